@@ -1,0 +1,3 @@
+"""Load the nsharness pytest plugin for every test under this tree."""
+
+pytest_plugins = ["harness.plugin"]

@@ -1,0 +1,75 @@
+"""Where the harness keeps downloads, builds and keys, and how it writes them safely.
+
+Several runs (pytest-xdist workers, parallel CI jobs) share one cache: every entry is
+built in a temporary sibling and renamed into place under a file lock, so an
+interrupted download or build never leaves a half-written entry that a later run trusts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from filelock import FileLock
+
+
+def cache_root() -> Path:
+    """Downloads and builds: re-creatable, safe to delete."""
+    env = os.environ.get("NSHARNESS_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "nsharness"
+
+
+def data_root() -> Path:
+    """Per-installation secrets (SSH keys): never shared, never in the cache."""
+    env = os.environ.get("NSHARNESS_DATA")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "nsharness"
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an inter-process lock named after *path* (the lock file sits beside it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path) + ".lock"):
+        yield
+
+
+@contextlib.contextmanager
+def atomic_dir(final: Path) -> Iterator[Path]:
+    """Yield a fresh temporary directory that becomes *final* only if the block succeeds."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    try:
+        yield tmp
+        if final.exists():
+            shutil.rmtree(final)
+        tmp.rename(final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def atomic_file(final: Path, mode: int | None = None) -> Iterator[Path]:
+    """Yield a temporary path that replaces *final* atomically if the block succeeds."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{final.name}.", dir=final.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        if mode is not None:
+            tmp.chmod(mode)
+        tmp.replace(final)
+    finally:
+        if tmp.exists():
+            tmp.unlink()

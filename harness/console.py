@@ -1,0 +1,126 @@
+"""Reading what the kernel said: the serial console log and kernel log slices.
+
+Splat detection lives here because boot (a panic on the console) and every test (a
+WARNING in its slice of the kernel log) ask the same question of the same text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+_TS = re.compile(r"^\s*(?:<\d+>)?\[\s*\d+\.\d+\]\s?")
+
+#: (kind, pattern) in priority order: the first match names the splat.
+SPLAT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (k, re.compile(p))
+    for k, p in (
+        ("panic", r"Kernel panic - not syncing"),
+        ("kasan", r"BUG: KASAN:"),
+        ("ubsan", r"UBSAN:"),
+        ("bug", r"kernel BUG at|BUG: "),
+        ("oops", r"Oops: |general protection fault"),
+        ("warning", r"WARNING: (?:CPU: \d+ PID: \d+ at|at )"),
+        ("rcu-stall", r"rcu: INFO: \w+ (?:self-)?detected stall|rcu_\w+ detected stalls"),
+        ("hung-task", r"INFO: task \S+ blocked for more than"),
+        ("netdev-refcount", r"unregister_netdevice: waiting for \S+ to become free"),
+        ("ref-tracker", r"ref_tracker: "),
+        ("lockdep", r"WARNING: possible (?:circular|recursive) locking"),
+    )
+)
+_FRAME = re.compile(r"^\s*(?:\? )?([A-Za-z_][\w.]*)\+0x[0-9a-f]+/0x[0-9a-f]+")
+_RIP = re.compile(r"RIP: \d+:([A-Za-z_][\w.]*)\+0x")
+_END = re.compile(r"---\[ end trace|^\s*$")
+
+
+def strip_ts(line: str) -> str:
+    return _TS.sub("", line)
+
+
+@dataclass(frozen=True)
+class Splat:
+    """One kernel complaint: what kind, its headline, where it happened, a stable id."""
+
+    kind: str
+    headline: str
+    frames: tuple[str, ...]
+    fingerprint: str
+    lines: tuple[str, ...] = field(repr=False)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["frames"] = list(self.frames)
+        d["lines"] = list(self.lines)
+        return d
+
+
+def classify(line: str) -> str | None:
+    text = strip_ts(line)
+    for kind, rx in SPLAT_PATTERNS:
+        if rx.search(text):
+            return kind
+    return None
+
+
+def find_splats(lines: list[str], max_body: int = 60) -> list[Splat]:
+    """Find splats in kernel log lines, each with its call trace's top frames."""
+    splats: list[Splat] = []
+    i = 0
+    while i < len(lines):
+        kind = classify(lines[i])
+        if kind is None:
+            i += 1
+            continue
+        body = [strip_ts(lines[i]).rstrip()]
+        frames: list[str] = []
+        rip = None
+        j = i + 1
+        while j < len(lines) and j - i < max_body:
+            text = strip_ts(lines[j]).rstrip()
+            if classify(lines[j]) and not text.startswith("WARNING"):
+                break  # the next splat starts
+            body.append(text)
+            m = _RIP.search(text)
+            if m and rip is None:
+                rip = m.group(1)
+            m = _FRAME.match(text)
+            if m and not text.lstrip().startswith("?"):
+                frames.append(m.group(1))
+            j += 1
+            if _END.search(text) and len(body) > 1:
+                break
+        top = tuple(([rip] if rip else []) + [f for f in frames if f != rip])[:4]
+        headline = re.sub(r"\b(?:PID|CPU): \d+", "", body[0]).strip()
+        basis = kind + "|" + "|".join(top or (re.sub(r"\d+", "N", headline),))
+        fp = hashlib.sha1(basis.encode()).hexdigest()[:12]
+        splats.append(Splat(kind, body[0], top, fp, tuple(body)))
+        i = j
+    return splats
+
+
+class ConsoleLog:
+    """The serial console of one VM, as a file QEMU appends to."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def text(self) -> str:
+        try:
+            return self.path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def lines(self) -> list[str]:
+        return self.text().replace("\r", "").splitlines()
+
+    def tail(self, n: int = 25) -> str:
+        return "\n".join(self.lines()[-n:])
+
+    def crash(self) -> str | None:
+        """The headline of a fatal splat on the console, if any (panic or oops)."""
+        for s in find_splats(self.lines()):
+            if s.kind in ("panic", "oops", "bug", "kasan"):
+                return s.headline
+        return None

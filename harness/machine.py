@@ -1,0 +1,173 @@
+"""A Machine: one booted kernel you can talk to (the NixOS test driver's idea, for kernels).
+
+It ties the pieces together: kernel + image + keys -> boot files -> QEMU -> SSH, and
+records what a report needs to say about the boot (accel and why, timings, console).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import bootfiles
+from .errors import BootError, GuestDied, HarnessError
+from .image import Image
+from .kernel import Kernel
+from .keys import Keys
+from .qemu import Accel, Qemu, QemuConfig
+from .ssh import Result, SSHSession
+
+READY = r"nsharness: sshd started"
+BASE_CMDLINE = "console=ttyS0 panic=-1 rdinit=/init 8250.nr_uarts=1 tsc=reliable no_timer_check"
+
+
+@dataclass
+class MachineOptions:
+    accel: Accel
+    memory_mb: int = 256
+    smp: int = 1
+    boot_timeout: float = 60.0
+    cmdline_extra: str = ""
+    console_dir: Path | None = None  # keep console logs here (else in the run dir)
+
+
+@dataclass
+class BootRecord:
+    """What a report says about one boot."""
+
+    release: str
+    spec: str
+    accel: str
+    accel_reason: str
+    boot_s: float
+    ssh_s: float
+    console_log: str
+    cmdline: str
+    pid: int | None
+    boots: int = 1
+    extra: dict = field(default_factory=dict)
+
+
+class Machine:
+    """A booted guest: run commands, move files, read its console, stop it."""
+
+    def __init__(self, kernel: Kernel, image: Image, keys: Keys, opts: MachineOptions):
+        self.kernel, self.image, self.keys, self.opts = kernel, image, keys, opts
+        self.workdir = Path(tempfile.mkdtemp(prefix="nsh-vm-"))
+        self.qemu: Qemu | None = None
+        self.ssh: SSHSession | None = None
+        self.record: BootRecord | None = None
+        self.boots = 0
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self) -> Machine:
+        files = bootfiles.ensure(self.kernel, self.keys)
+        cmdline = f"{BASE_CMDLINE} {self.opts.cmdline_extra}".strip()
+        cfg = QemuConfig(
+            kernel=files.kernel,
+            initrd=files.initrd,
+            append=cmdline,
+            root_disk=self.image.path,
+            modules_disk=files.modules_disk,
+            accel=self.opts.accel,
+            memory_mb=self.opts.memory_mb,
+            smp=self.opts.smp,
+        )
+        self.boots += 1
+        console_dir = self.opts.console_dir or self.workdir
+        console_dir.mkdir(parents=True, exist_ok=True)
+        console = console_dir / f"console-{self.kernel.release}-{self.boots}-{id(self):x}.log"
+        self.qemu = Qemu(cfg, self.workdir, console)
+        self.qemu.start()
+        try:
+            boot_s = self.qemu.wait_for(READY, self.opts.boot_timeout)
+            remaining = max(5.0, self.opts.boot_timeout - boot_s)
+            self.ssh = SSHSession.connect(
+                self.qemu.ssh_port,
+                host_key=self.keys.host_pkey_public(),
+                client_key=self.keys.client.pkey(),
+                timeout=remaining,
+                alive=self.qemu.alive,
+            )
+            self.ssh.run("true", timeout=30, check=True)
+        except BaseException as e:
+            tail = self.qemu.console.tail()
+            self.stop()
+            if isinstance(e, HarnessError) and not isinstance(e, BootError):
+                raise BootError(f"{e}\n{tail}") from e
+            raise
+        ssh_s = time.monotonic() - self.qemu.started_at
+        self.record = BootRecord(
+            release=self.kernel.release,
+            spec=self.kernel.spec,
+            accel=self.opts.accel.name,
+            accel_reason=self.opts.accel.reason,
+            boot_s=round(boot_s, 3),
+            ssh_s=round(ssh_s, 3),
+            console_log=str(console),
+            cmdline=cmdline,
+            pid=self.qemu.pid,
+            boots=self.boots,
+        )
+        return self
+
+    def alive(self) -> bool:
+        return self.qemu is not None and self.qemu.alive() and self.qemu.console.crash() is None
+
+    def stop(self) -> None:
+        if self.ssh is not None:
+            try:
+                self.ssh.close()
+            except Exception:  # noqa: BLE001 - the guest may already be gone
+                pass
+            self.ssh = None
+        if self.qemu is not None:
+            self.qemu.stop()
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> Machine:
+        return self.start() if self.qemu is None else self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ use
+    def _session(self) -> SSHSession:
+        if self.ssh is None or self.qemu is None:
+            raise GuestDied(f"guest {self.kernel.release} is not running")
+        return self.ssh
+
+    def run(self, cmd: str, *, timeout: float = 60.0, check: bool = False, input=None) -> Result:  # noqa: A002
+        """Run a shell command in the guest. A guest that died meanwhile raises GuestDied."""
+        try:
+            return self._session().run(cmd, timeout=timeout, check=check, input=input)
+        except HarnessError:
+            self._raise_if_dead()
+            raise
+
+    def succeed(self, cmd: str, timeout: float = 60.0) -> str:
+        """Run and require exit 0; return stdout (NixOS driver naming)."""
+        return self.run(cmd, timeout=timeout, check=True).stdout
+
+    def put(self, local: Path | str, remote: str, mode: int | None = None) -> None:
+        self._session().put(local, remote, mode)
+
+    def get(self, remote: str, local: Path | str) -> None:
+        self._session().get(remote, local)
+
+    def console_tail(self, n: int = 30) -> str:
+        return self.qemu.console.tail(n) if self.qemu else ""
+
+    def _raise_if_dead(self) -> None:
+        if self.qemu is None:
+            return
+        crash = self.qemu.console.crash()
+        if crash or not self.qemu.alive():
+            why = crash or f"QEMU exited with code {self.qemu.proc.returncode}"
+            raise GuestDied(f"guest {self.kernel.release} died: {why}\n{self.console_tail()}")

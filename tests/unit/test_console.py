@@ -1,0 +1,51 @@
+"""Console and kernel-log parsing on a real captured panic."""
+
+from pathlib import Path
+
+from harness.console import ConsoleLog, classify, find_splats
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+
+
+def test_real_panic_is_detected_with_its_frames():
+    log = ConsoleLog(DATA / "console-6.12-panic-noroot.log")
+    assert (
+        log.crash()
+        == "Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)"
+    )
+    splats = find_splats(log.lines())
+    assert [s.kind for s in splats] == ["panic"]
+    assert splats[0].frames[:3] == ("panic", "mount_root_generic", "prepare_namespace")
+    assert "kernel_init_freeable" in "\n".join(splats[0].lines)
+
+
+def test_healthy_boot_lines_are_not_splats():
+    log = ConsoleLog(DATA / "console-6.12-panic-noroot.log")
+    before_panic = [ln for ln in log.lines() if "2.564982" not in ln][:300]
+    assert find_splats(before_panic) == []
+
+
+def test_fingerprint_ignores_addresses_and_pids():
+    a = [
+        "[  1.0] WARNING: CPU: 0 PID: 12 at net/core/dev.c:1 f+0x1/0x2",
+        "[  1.0] RIP: 0010:dev_close+0x10/0x20",
+        "[  1.0] Call Trace:",
+        "[  1.0]  foo+0x1/0x9",
+        "[  1.0]  bar+0x3/0x9",
+        "[  1.0] ---[ end trace 0 ]---",
+    ]
+    b = [ln.replace("PID: 12", "PID: 99").replace("0x10/0x20", "0x18/0x20") for ln in a]
+    sa, sb = find_splats(a), find_splats(b)
+    assert sa[0].kind == "warning" and sa[0].frames == ("dev_close", "foo", "bar")
+    assert sa[0].fingerprint == sb[0].fingerprint
+
+
+def test_classify_kinds():
+    assert (
+        classify("[ 5.1] unregister_netdevice: waiting for veth0 to become free. Usage count = 2")
+        == "netdev-refcount"
+    )
+    assert classify("[ 9.0] INFO: task ip:123 blocked for more than 120 seconds.") == "hung-task"
+    assert classify("[ 1.0] BUG: KASAN: use-after-free in foo") == "kasan"
+    assert classify("[ 1.0] ref_tracker: netdev@0000 has 1/1 users at") == "ref-tracker"
+    assert classify("[ 1.0] virtio_net virtio0 eth0: renamed") is None
