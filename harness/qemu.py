@@ -42,7 +42,7 @@ class Accel:
     def qemu_args(self) -> list[str]:
         if self.name == "kvm":
             return ["-accel", "kvm", "-cpu", "host"]
-        return ["-accel", "tcg,thread=multi,tb-size=128", "-cpu", "max"]
+        return ["-accel", "tcg,thread=multi,tb-size=64", "-cpu", "max"]
 
 
 def _boot_id() -> str:
@@ -252,18 +252,18 @@ class Qemu:
             "-netdev",
             f"user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{port}-10.0.2.15:22",
             "-device",
-            "virtio-net-pci,netdev=n0,romfile=",
+            "virtio-net-pci,netdev=n0,romfile=,disable-legacy=on",
             "-drive",
             f"file={c.root_disk},format=raw,if=none,id=root,snapshot=on",
             "-device",
-            "virtio-blk-pci,drive=root",
+            "virtio-blk-pci,drive=root,disable-legacy=on",
         ]
         if c.modules_disk:
             cmd += [
                 "-drive",
                 f"file={c.modules_disk},format=raw,if=none,id=mods,readonly=on",
                 "-device",
-                "virtio-blk-pci,drive=mods",
+                "virtio-blk-pci,drive=mods,disable-legacy=on",
             ]
         return cmd + c.extra
 

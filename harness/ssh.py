@@ -131,6 +131,8 @@ class SSHSession:
                 time.sleep(0.005)
         rc = chan.recv_exit_status()
         chan.close()
+        if rc == -1:  # closed without an exit status: the server (or the guest) went away
+            raise HarnessError(f"SSH channel closed without an exit status: {cmd}")
         res = Result(
             cmd,
             rc,

@@ -1,0 +1,148 @@
+"""The `nsharness` command: run the suite, fetch kernels, build the image, open a shell."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import HarnessError
+
+ROOT = Path(__file__).resolve().parent.parent
+SUITE = ROOT / "tests" / "scenarios"
+
+
+def _err(msg: str) -> int:
+    print(f"nsharness: error: {msg.splitlines()[0] if msg else 'failed'}", file=sys.stderr)
+    rest = msg.splitlines()[1:]
+    if rest:
+        print("\n".join(rest), file=sys.stderr)
+    return 2
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import pytest
+
+    suite = Path(args.suite) if args.suite else SUITE
+    if not suite.exists():
+        raise HarnessError(f"scenario suite not found: {suite}")
+    argv = [str(suite), "-p", "no:cacheprovider", "--rootdir", str(ROOT)]
+    for k in args.kernel or []:
+        argv += ["--kernel", k]
+    argv += ["--accel", args.accel]
+    if args.k:
+        argv += ["-k", args.k]
+    if args.keep_console:
+        argv += ["--keep-console", args.keep_console]
+    argv += args.pytest_args
+    return int(pytest.main(argv))
+
+
+def cmd_kernel_fetch(args: argparse.Namespace) -> int:
+    from .kernel import resolve
+
+    k = resolve(args.spec)
+    k.check_config()
+    print(f"{k.release}\t{k.identity}\t{k.image}")
+    return 0
+
+
+def cmd_image_build(args: argparse.Namespace) -> int:
+    from .image import ensure
+
+    img = ensure(args.recipe, rebuild=args.rebuild)
+    print(f"{img.recipe}-{img.hash}\t{img.path}")
+    return 0
+
+
+def cmd_shell(args: argparse.Namespace) -> int:
+    from . import image, kernel
+    from .interactive import interactive_shell
+    from .keys import installation_keys
+    from .machine import Machine, MachineOptions
+    from .qemu import choose_accel
+
+    k = kernel.resolve(args.kernel)
+    k.check_config()
+    opts = MachineOptions(accel=choose_accel(args.accel), memory_mb=args.vm_memory)
+    with Machine(k, image.ensure(), installation_keys(), opts) as m:
+        print(
+            f"nsharness: {k.release} up in {m.record.ssh_s:.1f}s ({m.record.accel}); "
+            f"console log {m.record.console_log}; exit the shell to power off",
+            file=sys.stderr,
+        )
+        if args.command:
+            r = m.run(" ".join(args.command), timeout=args.timeout)
+            sys.stdout.write(r.stdout)
+            sys.stderr.write(r.stderr)
+            return r.rc
+        return interactive_shell(m.ssh)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import check
+
+    bad = 0
+    for f in check():
+        mark = "ok " if f.ok else "MISSING"
+        print(f"{mark:8} {f.what:24} {f.detail}")
+        if not f.ok and f.fix:
+            print(f"{'':8} {'':24} fix: {f.fix}")
+            bad += 1
+    return 1 if bad else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="nsharness", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    r = sub.add_parser("run", help="run the namespace scenario suite on real kernels")
+    r.add_argument("--kernel", action="append", help="kernel spec (repeatable)")
+    r.add_argument("--accel", default="auto", choices=("auto", "kvm", "tcg"))
+    r.add_argument("--out", default="nsharness-out", help="output directory for reports")
+    r.add_argument("--report", default=None, help="JSON report path (default OUT/report.json)")
+    r.add_argument("-k", default=None, help="only scenarios matching this pytest -k expression")
+    r.add_argument("--keep-console", default=None, metavar="DIR")
+    r.add_argument("--suite", default=None, help=argparse.SUPPRESS)
+    r.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
+    r.set_defaults(func=cmd_run)
+
+    k = sub.add_parser("kernel", help="kernels").add_subparsers(dest="kcmd", required=True)
+    kf = k.add_parser("fetch", help="fetch and check a kernel (debian:6.1, debian:6.12, path)")
+    kf.add_argument("spec")
+    kf.set_defaults(func=cmd_kernel_fetch)
+
+    i = sub.add_parser("image", help="guest image").add_subparsers(dest="icmd", required=True)
+    ib = i.add_parser("build", help="build (or reuse) the guest image")
+    ib.add_argument("--recipe", default="bookworm")
+    ib.add_argument("--rebuild", action="store_true")
+    ib.set_defaults(func=cmd_image_build)
+
+    s = sub.add_parser("shell", help="boot a fresh VM and open a shell in it")
+    s.add_argument("--kernel", default=None)
+    s.add_argument("--accel", default="auto", choices=("auto", "kvm", "tcg"))
+    s.add_argument("--vm-memory", type=int, default=256)
+    s.add_argument("--timeout", type=float, default=600)
+    s.add_argument("command", nargs="*", help="run this instead of an interactive shell")
+    s.set_defaults(func=cmd_shell)
+
+    d = sub.add_parser("doctor", help="what is missing on this host, and how to install it")
+    d.set_defaults(func=cmd_doctor)
+
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except HarnessError as e:
+        return _err(str(e))
+    except KeyboardInterrupt:
+        print("nsharness: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

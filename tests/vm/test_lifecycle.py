@@ -1,0 +1,88 @@
+"""No QEMU of ours survives a pytest session: normal end, SIGINT (Ctrl-C) or SIGTERM."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.vm
+ROOT = Path(__file__).resolve().parents[2]
+
+CHILD_TEST = """
+import os, time
+def test_hold(vm):
+    open(os.environ["NSH_PIDFILE"], "w").write(str(vm.qemu.pid))
+    time.sleep(float(os.environ.get("NSH_HOLD", "0")))
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is not running
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def _child(tmp_path, nsh_kernel, request, hold: float) -> tuple[subprocess.Popen, Path]:
+    test = tmp_path / "test_child.py"
+    test.write_text(CHILD_TEST)
+    (tmp_path / "conftest.py").write_text('pytest_plugins = ["harness.plugin"]\n')
+    pidfile = tmp_path / "qemu.pid"
+    accel = request.config.getoption("accel")
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        str(test),
+        "--rootdir",
+        str(tmp_path),
+        "--kernel",
+        str(nsh_kernel.image),
+        "--accel",
+        accel,
+    ]
+    env = {**os.environ, "NSH_PIDFILE": str(pidfile), "NSH_HOLD": str(hold)}
+    proc = subprocess.Popen(
+        cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    return proc, pidfile
+
+
+def _wait_pidfile(proc, pidfile: Path) -> int:
+    deadline = time.monotonic() + 180
+    while not pidfile.exists() or not pidfile.read_text():
+        assert proc.poll() is None, proc.stdout.read()
+        assert time.monotonic() < deadline, "child never booted its VM"
+        time.sleep(0.2)
+    return int(pidfile.read_text())
+
+
+def test_normal_end_leaves_no_qemu(tmp_path, nsh_kernel, request):
+    proc, pidfile = _child(tmp_path, nsh_kernel, request, hold=0)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out
+    assert not _alive(int(pidfile.read_text()))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_leaves_no_qemu(tmp_path, nsh_kernel, request, sig):
+    proc, pidfile = _child(tmp_path, nsh_kernel, request, hold=120)
+    pid = _wait_pidfile(proc, pidfile)
+    assert _alive(pid)
+    proc.send_signal(sig)
+    proc.communicate(timeout=60)
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(pid)
