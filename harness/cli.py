@@ -29,7 +29,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     argv = [str(suite), "-p", "no:cacheprovider", "--rootdir", str(ROOT)]
     for k in args.kernel or []:
         argv += ["--kernel", k]
-    argv += ["--accel", args.accel]
+    argv += [
+        "--accel",
+        args.accel,
+        "--report",
+        args.report or str(Path(args.out) / "report.json"),
+        "--junitxml",
+        str(Path(args.out) / "junit.xml"),
+    ]
     if args.k:
         argv += ["-k", args.k]
     if args.keep_console:

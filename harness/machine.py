@@ -65,6 +65,7 @@ class Machine:
         self.ssh: SSHSession | None = None
         self.record: BootRecord | None = None
         self.boots = 0
+        self._agent = None
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> Machine:
@@ -119,10 +120,22 @@ class Machine:
         )
         return self
 
+    @property
+    def agent(self):
+        """The guest agent of this boot, started on first use (see harness/agent.py)."""
+        if self._agent is None:
+            from .agent import Agent
+
+            self._agent = Agent(self)
+        return self._agent
+
     def alive(self) -> bool:
         return self.qemu is not None and self.qemu.alive() and self.qemu.console.crash() is None
 
     def stop(self) -> None:
+        if self._agent is not None:
+            self._agent.close()
+            self._agent = None
         if self.ssh is not None:
             try:
                 self.ssh.close()

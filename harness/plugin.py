@@ -61,6 +61,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="keep every boot's serial console log in DIR",
     )
     g.addoption("--image", default="bookworm", metavar="RECIPE", help="guest image recipe")
+    g.addoption("--report", default=None, metavar="PATH", help="write the JSON run report here")
+    g.addoption(
+        "--splat-ignore",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="kernel splats whose headline contains TEXT do not fail tests",
+    )
 
 
 def _wants_vm(config: pytest.Config) -> bool:
@@ -85,6 +93,8 @@ class HarnessState:
     kernels: list[kernel_mod.Kernel] = field(default_factory=list)
     machines: dict[str, Machine] = field(default_factory=dict)
     boot_failures: dict[str, str] = field(default_factory=dict)
+    records: dict = field(default_factory=dict)
+    run: dict = field(default_factory=dict)
     _image: image_mod.Image | None = None
     _opts: MachineOptions | None = None
 
@@ -99,6 +109,8 @@ class HarnessState:
         if self._opts is None:
             o = self.config.option
             keep = Path(o.keep_console) if o.keep_console else None
+            if keep is None and o.report:  # a report must point at consoles that still exist
+                keep = Path(o.report).resolve().parent / "consoles"
             self._opts = MachineOptions(
                 accel=choose_accel(o.accel),
                 memory_mb=o.vm_memory,
@@ -147,6 +159,7 @@ STATE = pytest.StashKey[HarnessState]()
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "vm: needs a booted guest VM (QEMU)")
+    config.addinivalue_line("markers", "area(name): scenario area (" + ", ".join(AREAS) + ")")
     state = HarnessState(config, config.getoption("kernel") or [kernel_mod.DEFAULT_SPEC])
     config.stash[STATE] = state
     if _wants_vm(config) and not config.getoption("collectonly", False):
@@ -185,15 +198,98 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
     rep = outcome.get_result()
     m: Machine | None = getattr(item, "_nsh_machine", None)
-    if m is None or call.when != "call":
-        return
-    if m.qemu is not None and not m.alive():
+    if m is not None and call.when == "call" and m.qemu is not None and not m.alive():
         crash = m.qemu.console.crash() or f"QEMU exited ({m.qemu.proc.returncode})"
         rep.outcome = "failed"
         rep.longrepr = (
             f"guest {m.kernel.release} died during the test: {crash}\n"
             f"--- console tail ---\n{m.console_tail(40)}"
         )
+    _record(item, rep)
+
+
+def _record(item: pytest.Item, rep: pytest.TestReport) -> None:
+    """Fold one phase's result into the test's report record."""
+    from .report import TestRecord
+
+    state = item.config.stash[STATE]
+    k = item.callspec.params.get("nsh_kernel") if hasattr(item, "callspec") else None
+    rec = state.records.get(item.nodeid)
+    if rec is None:
+        rec = state.records[item.nodeid] = TestRecord(
+            nodeid=item.nodeid,
+            kernel=getattr(k, "release", None),
+            area=area_of(item),
+            outcome="passed",
+        )
+    rec.duration_s = round(rec.duration_s + rep.duration, 3)
+    if rep.skipped and rec.outcome == "passed":
+        rec.outcome = "skipped"
+        lr = rep.longrepr
+        rec.skip_reason = lr[2] if isinstance(lr, tuple) else str(lr)
+    elif rep.failed:
+        splat = rep.when == "teardown" and bool(item.stash.get(KMSG, {}).get("splats"))
+        rec.outcome = "failed" if rep.when == "call" or splat else "error"
+        text = str(rep.longrepr)[-3000:]
+        rec.message = f"{rec.message}\n{text}" if rec.message else text
+        m = getattr(item, "_nsh_machine", None)
+        if m is not None:
+            rec.console_tail = m.console_tail(40)
+        if isinstance(k, kernel_mod.Kernel):
+            spec = f"debian:{k.package_version}" if k.package_version else str(k.image)
+            rec.reproduce = f"nsharness run --kernel {spec} -k '{item.name.split('[')[0]}'"
+    if rep.when == "teardown":
+        rec.observations = item.stash.get(OBS, {})
+        log = item.stash.get(KMSG, {})
+        rec.kernel_log = log.get("lines", [])
+        rec.splats = log.get("splats", [])
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    import sys
+
+    from .qemu import qemu_version
+    from .report import run_info
+
+    session.config.stash[STATE].run = run_info(sys.argv, qemu_version())
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Write the JSON report: also on Ctrl-C/SIGTERM (marked interrupted) and boot failures."""
+    path = session.config.getoption("report")
+    if not path:
+        return
+    from .report import Report, now
+
+    state = session.config.stash[STATE]
+    run = dict(state.run)
+    run["end"] = now()
+    run["exit_status"] = int(exitstatus)
+    run["interrupted"] = int(exitstatus) == int(pytest.ExitCode.INTERRUPTED)
+    run["partial"] = run["interrupted"] or bool(state.boot_failures)
+    vms = [vm_record(m) for m in state.machines.values() if m.record is not None]
+    Report(run, vms, list(state.records.values())).write(Path(path))
+
+
+def vm_record(m: Machine) -> dict:
+    k, r = m.kernel, m.record
+    return {
+        "release": r.release,
+        "spec": r.spec,
+        "accel": r.accel,
+        "accel_reason": r.accel_reason,
+        "boot_s": r.boot_s,
+        "ssh_s": r.ssh_s,
+        "boots": m.boots,
+        "console_log": r.console_log,
+        "cmdline": r.cmdline,
+        "kernel_path": str(k.image),
+        "kernel_version": k.version,
+        "kernel_identity": k.identity,
+        "config_hash": k.config_hash,
+        "modules": str(k.modules) if k.modules else None,
+        "image_hash": m.image.hash,
+    }
 
 
 @pytest.fixture(scope="session")
@@ -210,6 +306,11 @@ def vm(request: pytest.FixtureRequest, nsh_kernel: kernel_mod.Kernel) -> Machine
     state = request.config.stash[STATE]
     m = state.machine(nsh_kernel)
     request.node._nsh_machine = m
+    request.node.user_properties += [
+        ("kernel", nsh_kernel.release),
+        ("accel", m.record.accel),
+        ("boot_s", m.record.boot_s),
+    ]
     return m
 
 
@@ -217,3 +318,83 @@ def vm(request: pytest.FixtureRequest, nsh_kernel: kernel_mod.Kernel) -> Machine
 def guest(vm: Machine):
     """The guest's SSH session: run(cmd, timeout=, check=), put(), get()."""
     return vm.ssh
+
+
+# ------------------------------------------------------------------ scenario fixtures
+
+AREAS = ("sysfs-views", "setns", "persistence", "sockets", "devices")
+KMSG = pytest.StashKey[dict]()
+
+
+def area_of(item: pytest.Item) -> str | None:
+    m = item.get_closest_marker("area")
+    return m.args[0] if m and m.args else None
+
+
+@pytest.fixture
+def observe(request: pytest.FixtureRequest):
+    """observe(key, value): record what the kernel showed, for this test's report record."""
+    store: dict = {}
+    request.node.stash[OBS] = store
+
+    def record(key: str, value):
+        store[key] = value
+        return value
+
+    return record
+
+
+OBS = pytest.StashKey[dict]()
+
+
+@pytest.fixture
+def agent(request: pytest.FixtureRequest, vm: Machine):
+    """The guest agent of this test's VM. Around the test it slices the kernel log, and
+    a WARNING/BUG/Oops/refcount splat in the slice fails the test (with the splat)."""
+    from .console import find_splats
+
+    ag = vm.agent
+    mark = ag.call("kmsg_mark")
+    yield ag
+    if not vm.alive():
+        return
+    lines = ag.call("kmsg_since", seq=mark)
+    ignore = request.config.getoption("splat_ignore") or []
+    splats = [s for s in find_splats(lines) if not any(i in s.headline for i in ignore)]
+    request.node.stash[KMSG] = {"lines": lines, "splats": [s.to_dict() for s in splats]}
+    if splats:
+        s = splats[0]
+        pytest.fail(
+            f"kernel {s.kind} during the test: {s.headline}\n" + "\n".join(s.lines[:40]),
+            pytrace=False,
+        )
+
+
+@pytest.fixture
+def netns(request: pytest.FixtureRequest, agent):
+    """Factory: netns() / netns("name") / netns(anonymous=True) -> NetNS in the guest.
+
+    Teardown releases each namespace and waits (bounded poll) until the kernel has really
+    destroyed it; one that outlives its release fails the test.
+    """
+    from .agent import NetNS
+
+    made: list[NetNS] = []
+    base = f"t{abs(hash(request.node.nodeid)) % 10**6}"
+
+    def make(name: str | None = None, anonymous: bool = False) -> NetNS:
+        h = agent.call("netns_create", name=name or f"{base}-{len(made)}", anonymous=anonymous)
+        ns = NetNS(agent, h)
+        made.append(ns)
+        return ns
+
+    yield make
+    leftover = []
+    for ns in reversed(made):
+        if not ns.destroyed:
+            try:
+                ns.destroy()
+            except HarnessError as e:
+                leftover.append(str(e))
+    if leftover:
+        pytest.fail("; ".join(leftover), pytrace=False)

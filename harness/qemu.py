@@ -164,11 +164,10 @@ def kill_all() -> None:
 
 
 def _on_signal(signum, frame):  # noqa: ARG001
+    """SIGTERM: kill our QEMUs, then unwind like Ctrl-C so reports are still written."""
     kill_all()
     signal.signal(signum, signal.SIG_DFL)
-    if signum == signal.SIGINT:
-        raise KeyboardInterrupt
-    os.kill(os.getpid(), signum)
+    raise KeyboardInterrupt
 
 
 def _install_handlers() -> None:

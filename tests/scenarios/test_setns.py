@@ -1,0 +1,108 @@
+"""B. setns() and /proc/<pid>/ns: identities, argument checks, per-thread switching."""
+
+import pytest
+
+from harness.agent import GuestOpError
+
+from .conftest import need
+
+pytestmark = [pytest.mark.vm, pytest.mark.area("setns")]
+
+CLONE = {
+    "cgroup": 0x02000000,
+    "ipc": 0x08000000,
+    "mnt": 0x00020000,
+    "net": 0x40000000,
+    "pid": 0x20000000,
+    "time": 0x00000080,
+    "user": 0x10000000,
+    "uts": 0x04000000,
+}
+CONFIG_FOR = {
+    "net": "NET_NS",
+    "uts": "UTS_NS",
+    "ipc": "IPC_NS",
+    "pid": "PID_NS",
+    "user": "USER_NS",
+    "cgroup": "CGROUPS",
+    "time": "TIME_NS",
+    "mnt": None,
+}
+
+
+def test_every_namespace_file_agrees_with_itself(agent, nsh_kernel, observe):
+    ns = observe("proc_self_ns", agent.call("nstypes"))
+    for kind, opt in CONFIG_FOR.items():
+        if opt is None or nsh_kernel.config.get(opt) == "y":
+            assert kind in ns, f"/proc/self/ns/{kind} missing though CONFIG_{opt}=y"
+    for name, v in ns.items():
+        base = name.replace("_for_children", "")
+        assert v["link"] == f"{base}:[{v['inode']}]", name  # readlink agrees with stat
+        assert v["nstype"] == CLONE[base], name  # NS_GET_NSTYPE agrees with the type
+    assert ns["pid_for_children"]["inode"] == ns["pid"]["inode"]
+
+
+def test_setns_with_zero_and_matching_nstype_enters(agent, netns, observe):
+    b = netns()
+    b.sh("ip link add nshin type dummy")
+    for nstype in (0, CLONE["net"]):
+        r = agent.call("setns_view", ctx={"fork": 1}, path=b.path, nstype=nstype)
+        observe(f"nstype_{nstype:#x}", r["after"])
+        assert r["after"]["netns_inode"] == b.inode
+        assert sorted(r["after"]["netlink"]) == ["lo", "nshin"]
+        assert r["after"]["proc_net_dev"] == ["lo", "nshin"]
+
+
+def test_setns_argument_errors(agent, netns, observe):
+    b = netns()
+    r = observe("errnos", agent.call("setns_errors", ctx={"fork": 1}, path=b.path))
+    assert r["mismatched_nstype"] == "EINVAL"
+    assert r["regular_file"] == "EINVAL"
+    assert r["memfd"] == "EINVAL"
+    assert r["bad_fd"] == "EBADF"
+    assert r["matching_nstype"] is None
+
+
+def test_setns_unprivileged_is_eperm(agent, netns, observe):
+    b = netns()
+    r = observe("nobody", agent.call("setns_unprivileged", ctx={"fork": 1}, path=b.path))
+    assert r["uid"] == 65534
+    assert r["errno"] == "EPERM"
+    assert r["unchanged"]
+
+
+def test_netns_switch_is_per_thread(agent, netns, observe):
+    b, c = netns(), netns()
+    b.sh("ip link add nsht_b type dummy")
+    c.sh("ip link add nsht_c type dummy")
+    r = observe("threads", agent.call("thread_netns", ctx={"fork": 1}, paths=[b.path, c.path]))
+    tb, tc = r["threads"]
+    assert (tb["thread_ns"], tc["thread_ns"]) == (b.inode, c.inode)
+    assert tb["thread_dev"] == ["lo", "nsht_b"] and tc["thread_dev"] == ["lo", "nsht_c"]
+    assert sorted(tb["netlink"]) == ["lo", "nsht_b"] and sorted(tc["netlink"]) == ["lo", "nsht_c"]
+    # /proc/self/ns/net is the thread-group leader's, which never switched
+    assert tb["process_ns"] == tc["process_ns"] == r["main_ns"]
+    assert r["main_ns"] not in (b.inode, c.inode)
+
+
+def test_uts_and_ipc_through_setns(agent, observe):
+    r = observe("uts_ipc", agent.call("uts_ipc_probe", ctx={"fork": 1}))
+    assert r["init_hostname"] == "nsguest" and r["joined_hostname"] == "nsh-uts-b"
+    assert not r["init_has_queue"] and r["init_msgget"] == "ENOENT"
+    assert r["joined_has_queue"] and r["joined_msgget"] is None
+    assert agent.call("sh", cmd="hostname")["out"].strip() == "nsguest"
+
+
+def test_pidfd_setns_several_namespaces_all_or_nothing(agent, observe):
+    try:
+        r = observe("pidfd", agent.call("pidfd_setns_probe", ctx={"fork": 1}))
+    except GuestOpError as e:
+        need(e.errno not in ("ENOSYS",), "kernel has no pidfd_open (< 5.3)")
+        raise
+    need(r["both"] not in ("EBADF",), "setns() does not take a pidfd on this kernel (< 5.8)")
+    assert r["zero_flags"] == "EINVAL"
+    assert r["partial"] == "EINVAL"
+    assert r["after_partial"] == r["home"]  # nothing changed
+    assert r["both"] is None
+    assert r["after"] == r["target"]  # net and uts switched together
+    assert r["hostname_after"] == "nsh-pidfd"
