@@ -16,13 +16,13 @@ missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
-if [ -n "$missing" ] || ! ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1; then
+if [ -n "$missing" ] || ! ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1; then
   echo "bootstrap: installing Debian packages:$missing" >&2
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 # apt lists must exist for 'debian:' kernel specs
-ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1 || $SUDO apt-get update -qq
+ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1 || $SUDO apt-get update -qq
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   $PY -m venv .venv

@@ -136,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("doctor", help="what is missing on this host, and how to install it")
     d.set_defaults(func=cmd_doctor)
 
+    from .report_cli import add_report_commands
+
+    add_report_commands(sub)
+
     return p
 
 

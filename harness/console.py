@@ -73,7 +73,13 @@ def find_splats(lines: list[str], max_body: int = 60) -> list[Splat]:
         if kind is None:
             i += 1
             continue
-        body = [strip_ts(lines[i]).rstrip()]
+        first = strip_ts(lines[i]).rstrip()
+        body = [first]
+        # WARN() prints "[ cut here ]" and its message before the WARNING line: keep them.
+        for back in (1, 2, 3):
+            if i - back >= 0 and "[ cut here ]" in lines[i - back]:
+                body = [strip_ts(x).rstrip() for x in lines[i - back : i]] + body
+                break
         frames: list[str] = []
         rip = None
         j = i + 1
@@ -92,10 +98,10 @@ def find_splats(lines: list[str], max_body: int = 60) -> list[Splat]:
             if _END.search(text) and len(body) > 1:
                 break
         top = tuple(([rip] if rip else []) + [f for f in frames if f != rip])[:4]
-        headline = re.sub(r"\b(?:PID|CPU): \d+", "", body[0]).strip()
+        headline = re.sub(r"\b(?:PID|CPU): \d+", "", first).strip()
         basis = kind + "|" + "|".join(top or (re.sub(r"\d+", "N", headline),))
         fp = hashlib.sha1(basis.encode()).hexdigest()[:12]
-        splats.append(Splat(kind, body[0], top, fp, tuple(body)))
+        splats.append(Splat(kind, first, top, fp, tuple(body)))
         i = j
     return splats
 

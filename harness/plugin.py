@@ -271,6 +271,26 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     Report(run, vms, list(state.records.values())).write(Path(path))
 
 
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    """A compact per-kernel table and the report paths, when a report was asked for."""
+    path = config.getoption("report")
+    state = config.stash.get(STATE, None)
+    if not path or state is None or not state.records:
+        return
+    from dataclasses import asdict
+
+    from .report_cli import print_summary
+
+    paths = [str(Path(path).resolve())]
+    junit = config.getoption("xmlpath", None)
+    if junit:
+        paths.append(str(Path(junit).resolve()))
+    vms = [vm_record(m) for m in state.machines.values() if m.record is not None]
+    print_summary(
+        [asdict(r) for r in state.records.values()], vms, paths, file=terminalreporter._tw._file
+    )
+
+
 def vm_record(m: Machine) -> dict:
     k, r = m.kernel, m.record
     return {

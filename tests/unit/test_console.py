@@ -49,3 +49,19 @@ def test_classify_kinds():
     assert classify("[ 1.0] BUG: KASAN: use-after-free in foo") == "kasan"
     assert classify("[ 1.0] ref_tracker: netdev@0000 has 1/1 users at") == "ref-tracker"
     assert classify("[ 1.0] virtio_net virtio0 eth0: renamed") is None
+
+
+def test_warn_message_before_the_warning_line_is_kept():
+    lines = [
+        "[ 13.38] ------------[ cut here ]------------",
+        "[ 13.38] nsharness: deliberate warning from nsh_warn",
+        "[ 13.38] WARNING: CPU: 0 PID: 127 at nsh_warn.c:10 nsh_warn_init+0x11/0x1000 [nsh_warn]",
+        "[ 13.38] RIP: 0010:nsh_warn_init+0x11/0x1000 [nsh_warn]",
+        "[ 13.39] Call Trace:",
+        "[ 13.39]  do_one_initcall+0x40/0x1f0",
+        "[ 13.39] ---[ end trace 0000000000000000 ]---",
+    ]
+    (s,) = find_splats(lines)
+    assert s.kind == "warning" and s.headline.startswith("WARNING: CPU: 0")
+    assert s.lines[1] == "nsharness: deliberate warning from nsh_warn"
+    assert s.frames == ("nsh_warn_init", "do_one_initcall")
