@@ -187,6 +187,8 @@ class Kernel:
         """What pins this exact kernel build for a reproduction."""
         if self.package_version:
             return f"debian:{self.package_version}"
+        if self.origin == "build":
+            return f"{self.package} (release {self.release}, config {self.config_hash})"
         return f"{self.image} (release {self.release}, config {self.config_hash})"
 
     def check_config(self, required: tuple[str, ...] = REQUIRED_OPTIONS) -> None:

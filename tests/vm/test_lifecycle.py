@@ -1,5 +1,6 @@
 """No QEMU of ours survives a pytest session: normal end, SIGINT (Ctrl-C) or SIGTERM."""
 
+import json
 import os
 import signal
 import subprocess
@@ -8,6 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from harness.report import validate
 
 pytestmark = pytest.mark.vm
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,6 +54,8 @@ def _child(tmp_path, nsh_kernel, request, hold: float) -> tuple[subprocess.Popen
         str(nsh_kernel.image),
         "--accel",
         accel,
+        "--report",
+        str(tmp_path / "report.json"),
     ]
     env = {**os.environ, "NSH_PIDFILE": str(pidfile), "NSH_HOLD": str(hold)}
     proc = subprocess.Popen(
@@ -86,3 +91,8 @@ def test_signal_leaves_no_qemu(tmp_path, nsh_kernel, request, sig):
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(pid)
+    # the run still left a valid report, marked interrupted, with its VM recorded
+    doc = json.loads((tmp_path / "report.json").read_text())
+    validate(doc)
+    assert doc["run"]["interrupted"] is True and doc["run"]["partial"] is True
+    assert [v["release"] for v in doc["vms"]] == [nsh_kernel.release]
