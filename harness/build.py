@@ -64,7 +64,7 @@ def _make(
     cmd = ["make", "-C", str(src), f"O={out}", f"-j{os.cpu_count() or 1}", *(extra or []), *targets]
     tail: deque[str] = deque(maxlen=40)
     start = time.monotonic()
-    with open(log, "a") as logf, Console(stderr=True).status(label) as status:
+    with open(log, "a", buffering=1) as logf, Console(stderr=True).status(label) as status:
         logf.write(f"$ {' '.join(cmd)}\n")
         proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1

@@ -29,6 +29,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     argv = [str(suite), "-p", "no:cacheprovider", "--rootdir", str(ROOT)]
     for k in args.kernel or []:
         argv += ["--kernel", k]
+    for src in args.kernel_src or []:
+        argv += ["--kernel-src", src]
+    if args.n:
+        argv += ["-n", args.n, "--dist", "loadgroup"]
     argv += [
         "--accel",
         args.accel,
@@ -52,6 +56,44 @@ def cmd_kernel_fetch(args: argparse.Namespace) -> int:
     k.check_config()
     print(f"{k.release}\t{k.identity}\t{k.image}")
     return 0
+
+
+def cmd_kernel_build(args: argparse.Namespace) -> int:
+    from .build import build
+
+    k = build(Path(args.src), Path(args.base_config) if args.base_config else None)
+    k.check_config()
+    print(f"{k.release}\t{k.identity}\t{k.image}")
+    return 0
+
+
+def cmd_bisect(args: argparse.Namespace) -> int:
+    import json
+
+    from .bisect import run
+
+    res = run(
+        Path(args.kernel_src).resolve(),
+        args.good,
+        args.bad,
+        args.k,
+        args.accel,
+        Path(args.out).resolve(),
+    )
+    if args.json:
+        print(json.dumps(res, indent=1))
+    else:
+        print(f"first bad commit: {res['first_bad']} {res['subject']}")
+        for ev in res["evidence"]:
+            print(f"  failed: {ev['test']}\n    reproduce: {ev['reproduce']}")
+            print("    " + ev["message"].strip().replace("\n", "\n    ")[:1200])
+    return 0
+
+
+def cmd_bisect_step(args: argparse.Namespace) -> int:
+    from .bisect import step
+
+    return step(Path(args.kernel_src).resolve(), args.k, args.accel, Path(args.out), SUITE)
 
 
 def cmd_image_build(args: argparse.Namespace) -> int:
@@ -105,6 +147,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run the namespace scenario suite on real kernels")
     r.add_argument("--kernel", action="append", help="kernel spec (repeatable)")
+    r.add_argument(
+        "--kernel-src",
+        action="append",
+        metavar="DIR",
+        help="build and test a kernel source tree (repeatable)",
+    )
+    r.add_argument(
+        "-n",
+        default=None,
+        metavar="N|auto",
+        help="parallel workers (pytest-xdist): each boots its own kernels' VMs",
+    )
     r.add_argument("--accel", default="auto", choices=("auto", "kvm", "tcg"))
     r.add_argument("--out", default="nsharness-out", help="output directory for reports")
     r.add_argument("--report", default=None, help="JSON report path (default OUT/report.json)")
@@ -118,6 +172,26 @@ def build_parser() -> argparse.ArgumentParser:
     kf = k.add_parser("fetch", help="fetch and check a kernel (debian:6.1, debian:6.12, path)")
     kf.add_argument("spec")
     kf.set_defaults(func=cmd_kernel_fetch)
+    kb = k.add_parser("build", help="configure (tinyconfig + our fragment) and build a tree")
+    kb.add_argument("src")
+    kb.add_argument("--base-config", default=None, help="start from this config, not tinyconfig")
+    kb.set_defaults(func=cmd_kernel_build)
+
+    b = sub.add_parser("bisect", help="git bisect a kernel tree with the scenario suite as judge")
+    b.add_argument("--good", required=True)
+    b.add_argument("--bad", required=True)
+    b.add_argument("--kernel-src", required=True)
+    b.add_argument("-k", required=True, help="pytest -k expression selecting the scenarios")
+    b.add_argument("--accel", default="auto", choices=("auto", "kvm", "tcg"))
+    b.add_argument("--out", default="nsharness-bisect")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=cmd_bisect)
+    bs = sub.add_parser("bisect-step")  # what `git bisect run` calls: hidden from --help
+    bs.add_argument("--kernel-src", required=True)
+    bs.add_argument("-k", required=True)
+    bs.add_argument("--accel", default="auto")
+    bs.add_argument("--out", required=True)
+    bs.set_defaults(func=cmd_bisect_step)
 
     i = sub.add_parser("image", help="guest image").add_subparsers(dest="icmd", required=True)
     ib = i.add_parser("build", help="build (or reuse) the guest image")

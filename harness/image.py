@@ -99,7 +99,7 @@ def _run_with_progress(cmd: list[str], label: str, log: Path) -> None:
     console = Console(stderr=True)
     tail: deque[str] = deque(maxlen=30)
     start = time.monotonic()
-    with open(log, "a") as logf, console.status(label) as status:
+    with open(log, "a", buffering=1) as logf, console.status(label) as status:
         logf.write(f"$ {' '.join(cmd)}\n")
         proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1

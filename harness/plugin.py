@@ -45,6 +45,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         choices=("auto", "kvm", "tcg"),
         help="QEMU accelerator (auto: KVM only if a probe guest runs under it)",
     )
+    g.addoption(
+        "--kernel-src",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="build this kernel source tree (our config fragment on tinyconfig) and test "
+        "it (repeatable)",
+    )
     g.addoption("--vm-memory", type=int, default=256, metavar="MB", help="guest memory")
     g.addoption("--vm-smp", type=int, default=1, metavar="N", help="guest CPUs")
     g.addoption(
@@ -94,14 +102,34 @@ class HarnessState:
     machines: dict[str, Machine] = field(default_factory=dict)
     boot_failures: dict[str, str] = field(default_factory=dict)
     records: dict = field(default_factory=dict)
+    merged: object = None  # the Report written at session end (for the summary)
     run: dict = field(default_factory=dict)
     _image: image_mod.Image | None = None
     _opts: MachineOptions | None = None
 
     def resolve(self) -> None:
+        """Resolve --kernel specs and build --kernel-src trees (an xdist worker takes the
+        controller's already-built kernels instead of re-running make)."""
         mods = self.config.getoption("modules")
+        built = getattr(self.config, "workerinput", {}).get("nsh_built", {})
         for spec in self.specs:
             k = kernel_mod.resolve(spec, Path(mods) if mods else None)
+            k.check_config()
+            self.kernels.append(k)
+        for src in self.config.getoption("kernel_src") or []:
+            if src in built:
+                k = kernel_mod.load_kernel(
+                    Path(built[src]["image"]),
+                    spec=f"src:{src}",
+                    modules=Path(built[src]["modules"]) if built[src]["modules"] else None,
+                    config=Path(built[src]["config"]),
+                    origin="build",
+                )
+                k = kernel_mod.Kernel(**{**k.__dict__, "package": built[src]["package"]})
+            else:
+                from .build import build
+
+                k = build(Path(src))
             k.check_config()
             self.kernels.append(k)
 
@@ -160,13 +188,31 @@ STATE = pytest.StashKey[HarnessState]()
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "vm: needs a booted guest VM (QEMU)")
     config.addinivalue_line("markers", "area(name): scenario area (" + ", ".join(AREAS) + ")")
-    state = HarnessState(config, config.getoption("kernel") or [kernel_mod.DEFAULT_SPEC])
+    specs = config.getoption("kernel") or (
+        [] if config.getoption("kernel_src") else [kernel_mod.DEFAULT_SPEC]
+    )
+    state = HarnessState(config, specs)
     config.stash[STATE] = state
     if _wants_vm(config) and not config.getoption("collectonly", False):
         try:
             state.resolve()
         except HarnessError as e:
             raise pytest.UsageError(str(e)) from None
+
+
+def pytest_configure_node(node) -> None:
+    """xdist: hand workers the kernels the controller built, so they don't run make."""
+    state = node.config.stash[STATE]
+    node.workerinput["nsh_built"] = {
+        k.spec[4:]: {
+            "image": str(k.image),
+            "modules": str(k.modules) if k.modules else None,
+            "config": str(Path(k.image).parents[3] / ".config"),
+            "package": k.package,
+        }
+        for k in state.kernels
+        if k.origin == "build"
+    }
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -191,6 +237,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if VM_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.vm)
+        k = item.callspec.params.get("nsh_kernel") if hasattr(item, "callspec") else None
+        if k is not None:  # xdist --dist loadgroup: a kernel's tests share one worker's VM
+            item.add_marker(pytest.mark.xdist_group(getattr(k, "release", str(k))))
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -236,8 +285,7 @@ def _record(item: pytest.Item, rep: pytest.TestReport) -> None:
         if m is not None:
             rec.console_tail = m.console_tail(40)
         if isinstance(k, kernel_mod.Kernel):
-            spec = f"debian:{k.package_version}" if k.package_version else str(k.image)
-            rec.reproduce = f"nsharness run --kernel {spec} -k '{item.name.split('[')[0]}'"
+            rec.reproduce = reproduce_line(k, item.name.split("[")[0])
     if rep.when == "teardown":
         rec.observations = item.stash.get(OBS, {})
         log = item.stash.get(KMSG, {})
@@ -259,7 +307,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     path = session.config.getoption("report")
     if not path:
         return
-    from .report import Report, now
+    from .report import Report, TestRecord, now
 
     state = session.config.stash[STATE]
     run = dict(state.run)
@@ -268,14 +316,31 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     run["interrupted"] = int(exitstatus) == int(pytest.ExitCode.INTERRUPTED)
     run["partial"] = run["interrupted"] or bool(state.boot_failures)
     vms = [vm_record(m) for m in state.machines.values() if m.record is not None]
-    Report(run, vms, list(state.records.values())).write(Path(path))
+    report = Report(run, vms, list(state.records.values()))
+    parts = Path(str(path) + ".parts")
+    worker = getattr(session.config, "workerinput", {}).get("workerid")
+    if worker:  # an xdist worker writes its part; the controller merges them
+        report.write(parts / f"{worker}.json")
+        return
+    if parts.is_dir():
+        import json
+        import shutil
+
+        for f in sorted(parts.glob("*.json")):
+            doc = json.loads(f.read_text())
+            report.vms += doc["vms"]
+            report.tests += [TestRecord(**t) for t in doc["tests"]]
+            run["partial"] = run["partial"] or doc["run"]["partial"]
+        shutil.rmtree(parts)
+    report.write(Path(path))
+    state.merged = report
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
     """A compact per-kernel table and the report paths, when a report was asked for."""
     path = config.getoption("report")
     state = config.stash.get(STATE, None)
-    if not path or state is None or not state.records:
+    if not path or state is None or state.merged is None or not state.merged.tests:
         return
     from dataclasses import asdict
 
@@ -285,10 +350,18 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     junit = config.getoption("xmlpath", None)
     if junit:
         paths.append(str(Path(junit).resolve()))
-    vms = [vm_record(m) for m in state.machines.values() if m.record is not None]
-    print_summary(
-        [asdict(r) for r in state.records.values()], vms, paths, file=terminalreporter._tw._file
-    )
+    rep = state.merged
+    print_summary([asdict(r) for r in rep.tests], rep.vms, paths, file=terminalreporter._tw._file)
+
+
+def reproduce_line(k: kernel_mod.Kernel, test: str) -> str:
+    """One command that re-runs *test* on exactly this kernel build."""
+    if k.package_version:
+        return f"nsharness run --kernel debian:{k.package_version} -k '{test}'"
+    if k.origin == "build":
+        src = k.spec[4:] if k.spec.startswith("src:") else k.spec
+        return f"nsharness run --kernel-src {src} -k '{test}'  # {k.identity}"
+    return f"nsharness run --kernel {k.image} -k '{test}'  # {k.identity}"
 
 
 def vm_record(m: Machine) -> dict:
