@@ -100,28 +100,34 @@ def boot_ssh(k: kernel.Kernel, img: image.Image, opts: MachineOptions) -> tuple[
         m.close()
 
 
-def time_suite(spec: str) -> float | None:
-    start = time.monotonic()
-    res = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "harness.cli",
-            "run",
-            "--kernel",
-            spec,
-            "--accel",
-            "auto",
-            "--",
-            "-q",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    took = time.monotonic() - start
-    tail = res.stdout.strip().splitlines()[-1:] or ["?"]
-    print(f"  suite {spec}: {took:.1f}s  ({tail[0]})", flush=True)
+def time_suite(specs: list[str], workers: str | None = None) -> float:
+    """Wall time of `nsharness run` (boot included) on *specs*, optionally with -n."""
+    args = [a for sp in specs for a in ("--kernel", sp)] + (["-n", workers] if workers else [])
+    with tempfile.TemporaryDirectory() as out:
+        start = time.monotonic()
+        res = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "harness.cli",
+                "run",
+                *args,
+                "--accel",
+                "auto",
+                "--out",
+                out,
+                "--",
+                "-q",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+        took = time.monotonic() - start
+    tail = [ln for ln in res.stdout.splitlines() if " passed" in ln or " failed" in ln][-1:]
+    label = " + ".join(specs) + (f" (-n {workers})" if workers else "")
+    verdict = tail[0].strip("= ") if tail else f"exit {res.returncode}"
+    print(f"  suite {label}: {took:.1f}s  ({verdict})", flush=True)
     return round(took, 2)
 
 
@@ -191,11 +197,18 @@ def main() -> int:
             f"{k.release:32} {f:9.2f}s  {b:15.2f}s  {b / f:5.2f}x  {max(s['rss']):6d} MB "
             f"(target <= 1.2x, <= 300 MB)"
         )
+    extra = {}
     if not args.no_suite:
         print("\nscenario suite, boot included (target <= 90 s per kernel):")
         for k, spec in zip(kernels, specs, strict=True):
-            out[k.release]["suite_s"] = time_suite(spec)
-    extra = {}
+            out[k.release]["suite_s"] = time_suite([spec])
+        if len(specs) >= 2:
+            print("\nkernel matrix in parallel (target <= 1.3x the single-kernel time):")
+            single = out[kernels[-1].release]["suite_s"]
+            matrix = time_suite(specs[-2:], workers="2")
+            print(f"  matrix {matrix:.1f}s vs single {single:.1f}s: {matrix / single:.2f}x")
+            extra["matrix_n2_s"] = matrix
+            extra["matrix_ratio"] = round(matrix / single, 3)
     if not args.no_cold:
         cold, warm = cold_warm(specs[-1])
         print(
