@@ -11,7 +11,8 @@ cd "$(dirname "$0")"
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 PKGS="qemu-system-x86 qemu-utils mmdebstrap busybox-static zstd lz4 e2fsprogs kmod cpio
-      python3 python3-venv python3-pip ca-certificates chromium"
+      python3 python3-venv python3-pip ca-certificates chromium git
+      build-essential flex bison bc libelf-dev libssl-dev"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
