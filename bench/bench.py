@@ -48,19 +48,7 @@ def boot_floor(k: kernel.Kernel, initrd: Path, accel: qemu.Accel) -> float:
     with tempfile.TemporaryDirectory() as d:
         log = Path(d) / "console"
         cmd = [
-            qemu.QEMU,
-            *accel.qemu_args(),
-            "-machine",
-            "pc",
-            "-m",
-            "256",
-            "-smp",
-            "1",
-            "-nodefaults",
-            "-no-user-config",
-            "-display",
-            "none",
-            "-no-reboot",
+            *qemu.base_args(accel),
             "-kernel",
             str(k.image),
             "-initrd",

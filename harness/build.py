@@ -11,13 +11,12 @@ import hashlib
 import os
 import shutil
 import subprocess
-import time
-from collections import deque
 from pathlib import Path
 
 from .cache import cache_root, locked
 from .errors import KernelError
 from .kernel import Kernel, load_kernel, parse_config
+from .progress import run_logged
 
 FRAGMENT = Path(__file__).resolve().parent / "data" / "nsharness.config"
 
@@ -58,28 +57,14 @@ def build_dir(src: Path, base_config: Path | None) -> Path:
 def _make(
     src: Path, out: Path, targets: list[str], log: Path, label: str, extra: list[str] | None = None
 ) -> None:
-    """Run make with a live status line; on failure raise with the log's tail."""
-    from rich.console import Console
-
+    """Run make in the build dir; on failure raise with the log's tail."""
     cmd = ["make", "-C", str(src), f"O={out}", f"-j{os.cpu_count() or 1}", *(extra or []), *targets]
-    tail: deque[str] = deque(maxlen=40)
-    start = time.monotonic()
-    with open(log, "a", buffering=1) as logf, Console(stderr=True).status(label) as status:
-        logf.write(f"$ {' '.join(cmd)}\n")
-        proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
-        )
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            logf.write(line)
-            tail.append(line.rstrip())
-            status.update(f"{label} [{time.monotonic() - start:4.0f}s] {line.strip()[:80]}")
-        rc = proc.wait()
+    rc, tail = run_logged(cmd, label, log)
     if rc != 0:
-        errors = [ln for ln in tail if "error" in ln.lower()] or list(tail)[-5:]
+        errors = [ln for ln in tail if "error" in ln.lower()] or tail[-5:]
         raise KernelError(
-            f"kernel build failed ({' '.join(targets)}), log {log}: "
-            f"{' | '.join(errors[-3:])}\n" + "\n".join(list(tail)[-20:])
+            f"kernel build failed ({' '.join(targets)}), log {log}: {' | '.join(errors[-3:])}\n"
+            + "\n".join(tail[-20:])
         )
 
 

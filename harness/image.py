@@ -16,12 +16,12 @@ import subprocess
 import sys
 import time
 import tomllib
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
 from .cache import atomic_dir, cache_root, locked
 from .errors import ImageError
+from .progress import run_logged
 
 RECIPES = Path(__file__).resolve().parent.parent / "vm-images"
 
@@ -93,26 +93,9 @@ def _pyroute2_dir() -> Path:
 
 
 def _run_with_progress(cmd: list[str], label: str, log: Path) -> None:
-    """Run a long build step, showing its latest output line as a live status."""
-    from rich.console import Console
-
-    console = Console(stderr=True)
-    tail: deque[str] = deque(maxlen=30)
-    start = time.monotonic()
-    with open(log, "a", buffering=1) as logf, console.status(label) as status:
-        logf.write(f"$ {' '.join(cmd)}\n")
-        proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
-        )
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            logf.write(line)
-            tail.append(line.rstrip())
-            status.update(f"{label} [{time.monotonic() - start:4.0f}s] {line.strip()[:70]}")
-        rc = proc.wait()
+    rc, tail = run_logged(cmd, label, log)
     if rc != 0:
-        last = " | ".join(list(tail)[-3:])
-        raise ImageError(f"{cmd[0]} failed (exit {rc}, log {log}): {last}")
+        raise ImageError(f"{cmd[0]} failed (exit {rc}, log {log}): {' | '.join(tail[-3:])}")
 
 
 def _dir_size_mb(path: Path) -> int:

@@ -194,6 +194,25 @@ def _child_setup() -> None:
 # ----------------------------------------------------------------- one QEMU
 
 
+def base_args(accel: Accel, memory_mb: int = 256, smp: int = 1) -> list[str]:
+    """The machine every boot uses, harness guest and benchmark floor alike."""
+    return [
+        QEMU,
+        *accel.qemu_args(),
+        "-machine",
+        "pc",
+        "-m",
+        str(memory_mb),
+        "-smp",
+        str(smp),
+        "-nodefaults",
+        "-no-user-config",
+        "-display",
+        "none",
+        "-no-reboot",
+    ]
+
+
 @dataclass
 class QemuConfig:
     kernel: Path
@@ -222,19 +241,7 @@ class Qemu:
     def command(self, port: int) -> list[str]:
         c = self.cfg
         cmd = [
-            QEMU,
-            *c.accel.qemu_args(),
-            "-machine",
-            "pc",
-            "-m",
-            str(c.memory_mb),
-            "-smp",
-            str(c.smp),
-            "-nodefaults",
-            "-no-user-config",
-            "-display",
-            "none",
-            "-no-reboot",
+            *base_args(c.accel, c.memory_mb, c.smp),
             "-kernel",
             str(c.kernel),
             "-initrd",

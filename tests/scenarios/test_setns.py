@@ -3,21 +3,13 @@
 import pytest
 
 from harness.agent import GuestOpError
+from harness.guest.nsops import CLONE
 
 from .conftest import need
 
 pytestmark = [pytest.mark.vm, pytest.mark.area("setns")]
 
-CLONE = {
-    "cgroup": 0x02000000,
-    "ipc": 0x08000000,
-    "mnt": 0x00020000,
-    "net": 0x40000000,
-    "pid": 0x20000000,
-    "time": 0x00000080,
-    "user": 0x10000000,
-    "uts": 0x04000000,
-}
+
 CONFIG_FOR = {
     "net": "NET_NS",
     "uts": "UTS_NS",

@@ -4,13 +4,14 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from harness.report import validate
+
+from .childrun import child_pytest
 
 pytestmark = pytest.mark.vm
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,28 +36,9 @@ def _alive(pid: int) -> bool:
 
 
 def _child(tmp_path, nsh_kernel, request, hold: float) -> tuple[subprocess.Popen, Path]:
-    test = tmp_path / "test_child.py"
-    test.write_text(CHILD_TEST)
-    (tmp_path / "conftest.py").write_text('pytest_plugins = ["harness.plugin"]\n')
     pidfile = tmp_path / "qemu.pid"
     accel = request.config.getoption("accel")
-    cmd = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        str(test),
-        "--rootdir",
-        str(tmp_path),
-        "--kernel",
-        str(nsh_kernel.image),
-        "--accel",
-        accel,
-        "--report",
-        str(tmp_path / "report.json"),
-    ]
+    cmd = child_pytest(tmp_path, CHILD_TEST, str(nsh_kernel.image), accel)
     env = {**os.environ, "NSH_PIDFILE": str(pidfile), "NSH_HOLD": str(hold)}
     proc = subprocess.Popen(
         cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True

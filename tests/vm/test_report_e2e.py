@@ -13,6 +13,8 @@ import pytest
 from harness.report import validate
 from harness.report_cli import merge, render_html
 
+from .childrun import child_pytest
+
 pytestmark = pytest.mark.vm
 HERE = Path(__file__).resolve().parent
 
@@ -64,29 +66,8 @@ def build_warn_module(kernel, dest: Path) -> Path:
 
 def child_run(tmp_path: Path, kernel, accel: str, name: str, env: dict) -> dict:
     d = tmp_path / name
-    d.mkdir()
-    (d / "test_child.py").write_text(CHILD)
-    (d / "conftest.py").write_text('pytest_plugins = ["harness.plugin"]\n')
     spec = f"debian:{kernel.package_version}"
-    cmd = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        str(d),
-        "--rootdir",
-        str(d),
-        "--kernel",
-        spec,
-        "--accel",
-        accel,
-        "--report",
-        str(d / "report.json"),
-        "--junitxml",
-        str(d / "junit.xml"),
-    ]
+    cmd = child_pytest(d, CHILD, spec, accel, "--junitxml", str(d / "junit.xml"))
     res = subprocess.run(
         cmd, cwd=d, env={**os.environ, **env}, capture_output=True, text=True, timeout=600
     )

@@ -1,0 +1,30 @@
+"""A separate pytest process running a small test file with the nsharness plugin: for
+checking what a whole run does (reports, signals, cleanup) from the outside."""
+
+import sys
+from pathlib import Path
+
+
+def child_pytest(d: Path, source: str, kernel: str, accel: str, *extra: str) -> list[str]:
+    """Write *source* as a test file in *d*; return the command that runs it on *kernel*."""
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "test_child.py").write_text(source)
+    (d / "conftest.py").write_text('pytest_plugins = ["harness.plugin"]\n')
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        str(d),
+        "--rootdir",
+        str(d),
+        "--kernel",
+        kernel,
+        "--accel",
+        accel,
+        "--report",
+        str(d / "report.json"),
+        *extra,
+    ]
