@@ -78,3 +78,30 @@ def test_signal_leaves_no_qemu(tmp_path, nsh_kernel, request, sig):
     validate(doc)
     assert doc["run"]["interrupted"] is True and doc["run"]["partial"] is True
     assert [v["release"] for v in doc["vms"]] == [nsh_kernel.release]
+
+
+CRASH_TEST = """
+def test_a_crashes(vm):
+    vm.run("echo 1 > /proc/sys/kernel/sysrq")
+    vm.run("echo c > /proc/sysrq-trigger; sleep 30", timeout=60)
+
+def test_b_runs_on_a_fresh_boot(vm):
+    assert vm.succeed("cat /proc/sys/kernel/sysrq").strip() != "1"  # a new boot's default
+"""
+
+
+def test_guest_death_fails_that_test_and_the_next_gets_a_fresh_vm(tmp_path, nsh_kernel, request):
+    cmd = child_pytest(
+        tmp_path, CRASH_TEST, str(nsh_kernel.image), request.config.getoption("accel")
+    )
+    res = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 1, res.stdout[-2000:]
+    doc = json.loads((tmp_path / "report.json").read_text())
+    validate(doc)
+    tests = {t["nodeid"].split("::")[-1].split("[")[0]: t for t in doc["tests"]}
+    crashed = tests["test_a_crashes"]
+    assert crashed["outcome"] == "failed"
+    assert "died" in crashed["message"] and "sysrq" in crashed["message"].lower()
+    assert "Kernel panic" in crashed["console_tail"]
+    assert tests["test_b_runs_on_a_fresh_boot"]["outcome"] == "passed"
+    assert doc["vms"][0]["boots"] == 2
