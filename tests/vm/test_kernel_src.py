@@ -70,7 +70,7 @@ def linux_tree() -> dict:
                 ["tar", "-xf", str(TARBALL), "-C", str(tree), "--strip-components=1"], check=True
             )
             git(tree, "init", "-q")
-            git(tree, "add", "-A")
+            git(tree, "add", "-A", "-f")  # Debian's tarball ships a .gitignore of "/*"
             git(tree, "commit", "-q", "-m", "base: Debian linux-source-6.1")
             git(tree, "tag", "base")
             commit_edit(
