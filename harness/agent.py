@@ -122,3 +122,23 @@ class NetNS:
 
     def __repr__(self) -> str:
         return f"NetNS({self.name}, inode={self.inode}, nsid={self.nsid})"
+
+
+class NsHolder:
+    """Namespaces of other types (mnt, uts, ipc...) held open by a waiting guest process."""
+
+    def __init__(self, agent: Agent, handle: dict):
+        self.agent = agent
+        self.pid: int = handle["pid"]
+        self.paths: dict[str, str] = handle["paths"]
+        self.inodes: dict[str, int] = handle["inodes"]
+        self.released = False
+
+    def call(self, op: str, **args):
+        """Run a guest op in a child that joined all of the held namespaces."""
+        return self.agent.call(op, ctx=dict(self.paths), **args)
+
+    def release(self) -> None:
+        self.released = True
+        if not self.agent.call("ns_release", pid=self.pid):
+            raise HarnessError(f"namespace holder {self.pid} did not exit")

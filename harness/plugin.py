@@ -20,7 +20,7 @@ from .keys import installation_keys
 from .machine import Machine, MachineOptions
 from .qemu import choose_accel, kill_all
 
-VM_FIXTURES = {"vm", "guest", "nsh_kernel", "agent", "netns"}
+VM_FIXTURES = {"vm", "guest", "nsh_kernel", "agent", "netns", "nsholder"}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -491,3 +491,22 @@ def netns(request: pytest.FixtureRequest, agent):
                 leftover.append(str(e))
     if leftover:
         pytest.fail("; ".join(leftover), pytrace=False)
+
+
+@pytest.fixture
+def nsholder(agent):
+    """Factory: nsholder(["uts", "ipc"], hostname=...) or nsholder(["mnt"]) -> NsHolder,
+    namespaces of those types kept by a guest process; released after the test."""
+    from .agent import NsHolder
+
+    made: list[NsHolder] = []
+
+    def make(kinds: list[str], hostname: str | None = None) -> NsHolder:
+        h = NsHolder(agent, agent.call("ns_hold", kinds=list(kinds), hostname=hostname))
+        made.append(h)
+        return h
+
+    yield make
+    for h in made:
+        if not h.released:
+            h.release()

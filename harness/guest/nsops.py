@@ -118,8 +118,10 @@ def enter_sysfs_view() -> None:
 
 
 def enter(ctx: dict) -> None:
-    """Apply a namespace context: {"net": path, "uts": path, "ipc": path, "sysfs": "remount"}."""
-    for kind in ("uts", "ipc", "net"):
+    """Apply a namespace context: {"mnt"|"uts"|"ipc"|"net": ns file path, "sysfs": "remount"}.
+
+    Runs in a freshly forked, single-threaded child, which joining a mount ns requires."""
+    for kind in ("mnt", "uts", "ipc", "net"):
         path = ctx.get(kind)
         if path:
             fd = os.open(path, os.O_RDONLY)

@@ -19,7 +19,6 @@ EXPORTS = (
     "setns_errors",
     "setns_unprivileged",
     "thread_netns",
-    "uts_ipc_probe",
     "pidfd_setns_probe",
     "bind_keepalive",
     "mountinfo_for",
@@ -31,10 +30,61 @@ EXPORTS = (
     "concurrent_socket_probe",
     "lo_probe",
     "abstract_unix_probe",
-    "devnode_probe",
     "move_errno",
     "udp_burst",
+    "ipc_view",
+    "msg_create",
+    "bind_device",
+    "read_node",
 )
+
+
+def msg_create(key: int) -> int:
+    """Create a SysV message queue (in this context's IPC namespace); its id."""
+    r = libc.msgget(key, 0o1600)
+    if r < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    return r
+
+
+def ipc_view(key: int) -> dict:
+    """What this context sees: hostname (UTS), whether SysV queue *key* exists (IPC)."""
+    return {
+        "hostname": socket.gethostname(),
+        "has_queue": key in _sysvipc_keys(),
+        "msgget": try_errno(lambda: _msgget(key)),
+        "uts_inode": os.stat("/proc/thread-self/ns/uts").st_ino,
+        "ipc_inode": os.stat("/proc/thread-self/ns/ipc").st_ino,
+    }
+
+
+def bind_device(root: str, node: str) -> str:
+    """Container-style /dev: a tmpfs at *root* with *node* bind-mounted under dev/container."""
+    os.makedirs(root, exist_ok=True)
+    nsops.mount("tmpfs", root, "tmpfs", 0, "mode=755")
+    target = f"{root}/dev/container/{os.path.basename(node)}"
+    os.makedirs(os.path.dirname(target))
+    open(target, "w").close()
+    nsops.mount(node, target, None, nsops.MS_BIND)
+    return target
+
+
+def read_node(path: str, size: int = 16) -> dict:
+    """Open and read a (device) file here; its type, numbers and first bytes, or the errno."""
+    try:
+        st = os.stat(path)
+        with open(path, "rb") as f:
+            data = f.read(size)
+    except OSError as e:
+        return {"errno": nsops.errno_name(e.errno)}
+    return {
+        "errno": None,
+        "read": data.hex(),
+        "is_chr": (st.st_mode & 0o170000) == 0o020000,
+        "rdev": [os.major(st.st_rdev), os.minor(st.st_rdev)],
+        "mnt_ns": os.stat("/proc/thread-self/ns/mnt").st_ino,
+    }
 
 
 def udp_burst(dst: str, port: int, count: int) -> int:
@@ -128,7 +178,7 @@ def thread_netns(paths: list[str]) -> dict:
     return {"threads": results, "main_ns": os.stat("/proc/thread-self/ns/net").st_ino}
 
 
-def _holder(flags: int, hostname: str | None = None, msgkey: int | None = None):
+def _holder(flags: int, hostname: str | None = None):
     """Fork a process that unshares *flags*, sets things up, and waits; return (pid, w)."""
     r, w = os.pipe()
     go_r, go_w = os.pipe()
@@ -138,8 +188,6 @@ def _holder(flags: int, hostname: str | None = None, msgkey: int | None = None):
             nsops.unshare(flags)
             if hostname:
                 socket.sethostname(hostname)
-            if msgkey is not None and libc.msgget(msgkey, 0o1600) < 0:
-                raise OSError(ctypes.get_errno(), "msgget")
             os.write(w, b"ok")
         except BaseException as e:  # noqa: BLE001
             os.write(w, f"error: {e}".encode())
@@ -160,31 +208,6 @@ def _release(pid: int, go_w: int) -> None:
 def _sysvipc_keys() -> list[int]:
     with open("/proc/sysvipc/msg") as f:
         return [int(line.split()[0]) for line in f.read().splitlines()[1:] if line.strip()]
-
-
-def uts_ipc_probe(hostname: str = "nsh-uts-b", msgkey: int = 0x4E5348) -> dict:
-    """UTS and IPC namespaces joined through setns: hostname and SysV queues follow."""
-    pid, go = _holder(CLONE["uts"] | CLONE["ipc"], hostname, msgkey)
-    try:
-        out = {
-            "init_hostname": socket.gethostname(),
-            "init_has_queue": msgkey in _sysvipc_keys(),
-            "init_msgget": try_errno(lambda: _msgget(msgkey)),
-        }
-        for kind in ("uts", "ipc"):
-            fd = os.open(f"/proc/{pid}/ns/{kind}", os.O_RDONLY)
-            setns(fd, CLONE[kind])
-            os.close(fd)
-        out.update(
-            {
-                "joined_hostname": socket.gethostname(),
-                "joined_has_queue": msgkey in _sysvipc_keys(),
-                "joined_msgget": try_errno(lambda: _msgget(msgkey)),
-            }
-        )
-        return out
-    finally:
-        _release(pid, go)
 
 
 def _msgget(key: int) -> int:
@@ -492,28 +515,6 @@ def abstract_unix_probe(ns_a: str, ns_b: str, name: str = "nsh-abstract") -> dic
         "connect_same_ns": try_errno(same.connect, addr),
         "connect_other_ns": try_errno(other.connect, addr),
         "bind_same_name_other_ns": try_errno(clash.bind, addr),
-    }
-
-
-def devnode_probe(root: str = "/run/nsh-ctr", node: str = "/dev/zero") -> dict:
-    """In a private mount ns, bind a device node into a container-like /dev and use it."""
-    nsops.unshare(CLONE["mnt"])
-    nsops.mount("none", "/", None, nsops.MS_REC | nsops.MS_SLAVE)
-    os.makedirs(root, exist_ok=True)
-    nsops.mount("tmpfs", root, "tmpfs", 0, "mode=755")
-    target = f"{root}/dev/container/{os.path.basename(node)}"
-    os.makedirs(os.path.dirname(target))
-    open(target, "w").close()
-    nsops.mount(node, target, None, nsops.MS_BIND)
-    with open(target, "rb") as f:
-        data = f.read(16)
-    st = os.stat(target)
-    return {
-        "path": target,
-        "read": data.hex(),
-        "is_chr": (st.st_mode & 0o170000) == 0o020000,
-        "rdev": [os.major(st.st_rdev), os.minor(st.st_rdev)],
-        "mnt_ns": os.stat("/proc/thread-self/ns/mnt").st_ino,
     }
 
 

@@ -77,10 +77,11 @@ def test_virtual_device_dies_with_its_namespace(agent, netns, observe):
     assert agent.call("ifindex", name="nshgone") is None
 
 
-def test_device_node_bind_mounted_into_container_mount_namespace(agent, observe):
-    r = observe("inside", agent.call("devnode_probe", ctx={"fork": 1}))
-    assert r["is_chr"] and r["rdev"] == [1, 5]  # /dev/zero
-    assert r["read"] == "00" * 16
-    outside = agent.call("sh", cmd=f"test -e {r['path']}; echo $?")["out"].strip()
-    assert outside == "1"  # absent in the initial mount namespace
-    assert r["mnt_ns"] != agent.call("ns_inodes")["mnt"]
+def test_device_node_bind_mounted_into_container_mount_namespace(agent, nsholder, observe):
+    ctr = nsholder(["mnt"])  # a container-like mount namespace, held by a guest process
+    path = ctr.call("bind_device", root="/run/nsh-ctr", node="/dev/zero")
+    inside = observe("inside", ctr.call("read_node", path=path))  # entered again, by setns
+    outside = observe("outside", agent.call("read_node", path=path))
+    assert inside["errno"] is None and inside["is_chr"] and inside["rdev"] == [1, 5]
+    assert inside["read"] == "00" * 16 and inside["mnt_ns"] == ctr.inodes["mnt"]
+    assert outside["errno"] == "ENOENT"  # absent in the initial mount namespace

@@ -78,11 +78,16 @@ def test_netns_switch_is_per_thread(agent, netns, observe, fresh):
     assert r["main_ns"] not in (b.inode, c.inode)
 
 
-def test_uts_and_ipc_through_setns(agent, observe):
-    r = observe("uts_ipc", agent.call("uts_ipc_probe", ctx={"fork": 1}))
-    assert r["init_hostname"] == "nsguest" and r["joined_hostname"] == "nsh-uts-b"
-    assert not r["init_has_queue"] and r["init_msgget"] == "ENOENT"
-    assert r["joined_has_queue"] and r["joined_msgget"] is None
+def test_uts_and_ipc_through_setns(agent, nsholder, observe):
+    key = 0x4E5348
+    h = nsholder(["uts", "ipc"], hostname="nsh-uts-b")
+    h.call("msg_create", key=key)  # a SysV queue made inside the held IPC namespace
+    init = observe("init", agent.call("ipc_view", key=key))
+    joined = observe("joined", h.call("ipc_view", key=key))  # setns into both, then look
+    assert init["hostname"] == "nsguest" and joined["hostname"] == "nsh-uts-b"
+    assert not init["has_queue"] and init["msgget"] == "ENOENT"
+    assert joined["has_queue"] and joined["msgget"] is None
+    assert (joined["uts_inode"], joined["ipc_inode"]) == (h.inodes["uts"], h.inodes["ipc"])
     assert agent.call("sh", cmd="hostname")["out"].strip() == "nsguest"
 
 
