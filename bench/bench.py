@@ -143,13 +143,14 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--no-suite", action="store_true")
     ap.add_argument("--no-cold", action="store_true")
+    ap.add_argument("--smp", type=int, default=None, help="guest CPUs (default: the harness's)")
     args = ap.parse_args()
     specs = args.kernel or ["debian:6.1", "debian:6.12"]
     accel = qemu.choose_accel("auto")
     print(f"accel: {accel.name} ({accel.reason})  qemu {qemu.qemu_version()}", flush=True)
     img = image.ensure()
     kernels = [kernel.resolve(s) for s in specs]
-    opts = MachineOptions(accel=accel)
+    opts = MachineOptions(accel=accel, **({"smp": args.smp} if args.smp else {}))
     out: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as d:
         initrd = Path(d) / "floor.cpio"
