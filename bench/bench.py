@@ -205,7 +205,7 @@ def main() -> int:
             f"boot): {cold:.1f}s; warm re-run (nothing rebuilt): {warm:.1f}s"
         )
         print("  (Debian/Python package installs are bootstrap.sh's and not included here)")
-        extra = {"cold_setup_s": round(cold, 1), "warm_rerun_s": round(warm, 1)}
+        extra.update(cold_setup_s=round(cold, 1), warm_rerun_s=round(warm, 1))
     print(json.dumps({"kernels": out, "accel": accel.name, **extra}))
     return 0
 

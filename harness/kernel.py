@@ -191,6 +191,15 @@ class Kernel:
             return f"{self.package} (release {self.release}, config {self.config_hash})"
         return f"{self.image} (release {self.release}, config {self.config_hash})"
 
+    def to_dict(self) -> dict:
+        """Plain values, to hand a resolved kernel to another process (xdist workers)."""
+        return {f: str(v) if isinstance(v, Path) else v for f, v in self.__dict__.items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Kernel:
+        paths = {k: Path(d[k]) if d[k] is not None else None for k in ("image", "modules")}
+        return cls(**{**d, **paths})
+
     def check_config(self, required: tuple[str, ...] = REQUIRED_OPTIONS) -> None:
         missing = missing_options(self.config, required)
         if missing:

@@ -108,28 +108,21 @@ class HarnessState:
     _opts: MachineOptions | None = None
 
     def resolve(self) -> None:
-        """Resolve --kernel specs and build --kernel-src trees (an xdist worker takes the
-        controller's already-built kernels instead of re-running make)."""
+        """Resolve --kernel specs and build --kernel-src trees. An xdist worker takes the
+        controller's resolved kernels instead (no apt queries, no make per worker)."""
+        handed = getattr(self.config, "workerinput", {}).get("nsh_kernels")
+        if handed is not None:
+            self.kernels = [kernel_mod.Kernel.from_dict(d) for d in handed]
+            return
         mods = self.config.getoption("modules")
-        built = getattr(self.config, "workerinput", {}).get("nsh_built", {})
         for spec in self.specs:
             k = kernel_mod.resolve(spec, Path(mods) if mods else None)
             k.check_config()
             self.kernels.append(k)
         for src in self.config.getoption("kernel_src") or []:
-            if src in built:
-                k = kernel_mod.load_kernel(
-                    Path(built[src]["image"]),
-                    spec=f"src:{src}",
-                    modules=Path(built[src]["modules"]) if built[src]["modules"] else None,
-                    config=Path(built[src]["config"]),
-                    origin="build",
-                )
-                k = kernel_mod.Kernel(**{**k.__dict__, "package": built[src]["package"]})
-            else:
-                from .build import build
+            from .build import build
 
-                k = build(Path(src))
+            k = build(Path(src))
             k.check_config()
             self.kernels.append(k)
 
@@ -201,18 +194,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_configure_node(node) -> None:
-    """xdist: hand workers the kernels the controller built, so they don't run make."""
-    state = node.config.stash[STATE]
-    node.workerinput["nsh_built"] = {
-        k.spec[4:]: {
-            "image": str(k.image),
-            "modules": str(k.modules) if k.modules else None,
-            "config": str(Path(k.image).parents[3] / ".config"),
-            "package": k.package,
-        }
-        for k in state.kernels
-        if k.origin == "build"
-    }
+    """xdist: hand workers the kernels the controller resolved (and built)."""
+    node.workerinput["nsh_kernels"] = [k.to_dict() for k in node.config.stash[STATE].kernels]
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -81,3 +81,8 @@ def test_pick_debian_series_and_exact():
     assert kernel.pick_debian("debian:6.1.27-1", cands).name.startswith("linux-image-6.1.0-9-")
     with pytest.raises(KernelError, match="offered: 6.1.27-1"):
         kernel.pick_debian("debian:5.10", cands)
+
+
+def test_kernel_round_trips_for_other_processes(debian_kernel):
+    back = kernel.Kernel.from_dict(debian_kernel.to_dict())
+    assert back == debian_kernel and back.modules == debian_kernel.modules
