@@ -174,36 +174,8 @@ HOLDERS: dict[int, tuple[int, int]] = {}
 
 @op
 def ns_hold(kinds: list[str], hostname: str | None = None) -> dict:
-    """A process that unshares the given namespace types (mnt, uts, ipc...) and waits, so
-    a test can enter them through /proc/PID/ns/* until it releases them."""
-    r, w = os.pipe()
-    go_r, go_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            flags = 0
-            for k in kinds:
-                flags |= nsops.CLONE[k]
-            nsops.unshare(flags)
-            if "mnt" in kinds:  # keep the holder's mounts to itself
-                nsops.mount("none", "/", None, nsops.MS_REC | nsops.MS_SLAVE)
-            if hostname:
-                import socket
-
-                socket.sethostname(hostname)
-            os.write(w, b"ok")
-        except BaseException as e:  # noqa: BLE001
-            os.write(w, f"error: {e}".encode())
-        os.read(go_r, 1)
-        os._exit(0)
-    os.close(w)
-    os.close(go_r)
-    msg = os.read(r, 300).decode()
-    os.close(r)
-    if msg != "ok":
-        os.close(go_w)
-        os.waitpid(pid, 0)
-        raise OSError(msg)
+    """Namespaces of other types (mnt, uts, ipc...) kept by a waiting process (nsops.hold)."""
+    pid, go_w = nsops.hold(kinds, hostname)
     HOLDERS[pid] = (pid, go_w)
     paths = {k: f"/proc/{pid}/ns/{k}" for k in kinds}
     return {"pid": pid, "paths": paths, "inodes": {k: os.stat(p).st_ino for k, p in paths.items()}}
@@ -211,11 +183,7 @@ def ns_hold(kinds: list[str], hostname: str | None = None) -> dict:
 
 @op
 def ns_release(pid: int) -> bool:
-    """Let a holder exit; True once it has been reaped."""
-    _pid, go_w = HOLDERS.pop(pid)
-    os.write(go_w, b"x")
-    os.close(go_w)
-    return os.waitpid(pid, 0)[0] == pid
+    return nsops.release(*HOLDERS.pop(pid))
 
 
 # ------------------------------------------------------------------ kernel log

@@ -133,6 +133,44 @@ def enter(ctx: dict) -> None:
         enter_sysfs_view()
 
 
+def hold(kinds: list[str], hostname: str | None = None) -> tuple[int, int]:
+    """Fork a process that unshares the *kinds* of namespace and waits, keeping them alive
+    for others to enter through /proc/PID/ns/*. Returns (pid, fd to release it with)."""
+    r, w = os.pipe()
+    go_r, go_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            flags = 0
+            for k in kinds:
+                flags |= CLONE[k]
+            unshare(flags)
+            if "mnt" in kinds:  # keep the holder's mounts to itself
+                mount("none", "/", None, MS_REC | MS_SLAVE)
+            if hostname:
+                socket.sethostname(hostname)
+            os.write(w, b"ok")
+        except BaseException as e:  # noqa: BLE001
+            os.write(w, f"error: {e}".encode())
+        os.read(go_r, 1)
+        os._exit(0)
+    os.close(w)
+    os.close(go_r)
+    msg = os.read(r, 300).decode()
+    os.close(r)
+    if msg != "ok":
+        release(pid, go_w)
+        raise OSError(msg)
+    return pid, go_w
+
+
+def release(pid: int, go_w: int) -> bool:
+    """Let a holder exit; True once reaped."""
+    os.write(go_w, b"x")
+    os.close(go_w)
+    return os.waitpid(pid, 0)[0] == pid
+
+
 # ------------------------------------------------------------------ views
 
 

@@ -178,33 +178,6 @@ def thread_netns(paths: list[str]) -> dict:
     return {"threads": results, "main_ns": os.stat("/proc/thread-self/ns/net").st_ino}
 
 
-def _holder(flags: int, hostname: str | None = None):
-    """Fork a process that unshares *flags*, sets things up, and waits; return (pid, w)."""
-    r, w = os.pipe()
-    go_r, go_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            nsops.unshare(flags)
-            if hostname:
-                socket.sethostname(hostname)
-            os.write(w, b"ok")
-        except BaseException as e:  # noqa: BLE001
-            os.write(w, f"error: {e}".encode())
-        os.read(go_r, 1)
-        os._exit(0)
-    msg = os.read(r, 200).decode()
-    if msg != "ok":
-        raise OSError(msg)
-    return pid, go_w
-
-
-def _release(pid: int, go_w: int) -> None:
-    os.write(go_w, b"x")
-    os.close(go_w)
-    os.waitpid(pid, 0)
-
-
 def _sysvipc_keys() -> list[int]:
     with open("/proc/sysvipc/msg") as f:
         return [int(line.split()[0]) for line in f.read().splitlines()[1:] if line.strip()]
@@ -221,7 +194,7 @@ def _msgget(key: int) -> int:
 def pidfd_setns_probe(hostname: str = "nsh-pidfd") -> dict:
     """setns(pidfd, CLONE_NEWNET|CLONE_NEWUTS) switches both at once (5.8+), and a set
     that cannot be joined entirely changes nothing (all-or-nothing)."""
-    pid, go = _holder(CLONE["net"] | CLONE["uts"], hostname)
+    pid, go = nsops.hold(["net", "uts"], hostname)
     try:
         target = {k: os.stat(f"/proc/{pid}/ns/{k}").st_ino for k in ("net", "uts")}
         pidfd = nsops.pidfd_open(pid)
@@ -243,7 +216,7 @@ def pidfd_setns_probe(hostname: str = "nsh-pidfd") -> dict:
             "hostname_after": socket.gethostname(),
         }
     finally:
-        _release(pid, go)
+        nsops.release(pid, go)
 
 
 def bind_keepalive(path: str, dummy: str = "keep0") -> dict:
