@@ -193,6 +193,7 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(str(e)) from None
 
 
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: unknown when xdist is not installed
 def pytest_configure_node(node) -> None:
     """xdist: hand workers the kernels the controller resolved (and built)."""
     node.workerinput["nsh_kernels"] = [k.to_dict() for k in node.config.stash[STATE].kernels]
