@@ -180,6 +180,7 @@ STATE = pytest.StashKey[HarnessState]()
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "vm: needs a booted guest VM (QEMU)")
+    config.addinivalue_line("markers", "xdist_group(name): pytest-xdist loadgroup (one kernel)")
     config.addinivalue_line("markers", "area(name): scenario area (" + ", ".join(AREAS) + ")")
     specs = config.getoption("kernel") or (
         [] if config.getoption("kernel_src") else [kernel_mod.DEFAULT_SPEC]
