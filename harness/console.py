@@ -32,6 +32,7 @@ SPLAT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 )
 _FRAME = re.compile(r"^\s*(?:\? )?([A-Za-z_][\w.]*)\+0x[0-9a-f]+/0x[0-9a-f]+")
 _RIP = re.compile(r"RIP: \d+:([A-Za-z_][\w.]*)\+0x")
+FATAL = ("panic", "oops", "bug", "kasan")
 _END = re.compile(r"---\[ end trace|^\s*$")
 
 
@@ -124,9 +125,21 @@ class ConsoleLog:
     def tail(self, n: int = 25) -> str:
         return "\n".join(self.lines()[-n:])
 
+    def evidence(self, n: int = 40, limit: int = 100) -> str:
+        """What a report should show: from a fatal splat's first line on (a panic's header
+        can sit more than *n* lines above the end, behind its trace), else the last *n*."""
+        lines = self.lines()
+        start = next((i for i, ln in enumerate(lines) if classify(ln) in FATAL), None)
+        if start is None:
+            return "\n".join(lines[-n:])
+        seg = lines[max(0, start - 3) :]
+        if len(seg) > limit:
+            seg = seg[: limit - 15] + ["[...]"] + seg[-15:]
+        return "\n".join(seg)
+
     def crash(self) -> str | None:
         """The headline of a fatal splat on the console, if any (panic or oops)."""
         for s in find_splats(self.lines()):
-            if s.kind in ("panic", "oops", "bug", "kasan"):
+            if s.kind in FATAL:
                 return s.headline
         return None

@@ -104,7 +104,7 @@ class Machine:
             )
             self.ssh.run("true", timeout=30, check=True)
         except BaseException as e:
-            tail = self.qemu.console.tail()
+            tail = self.qemu.console.evidence()
             self.stop()
             if isinstance(e, HarnessError) and not isinstance(e, BootError):
                 raise BootError(f"{e}\n{tail}") from e
@@ -184,7 +184,8 @@ class Machine:
         self._session().get(remote, local)
 
     def console_tail(self, n: int = 30) -> str:
-        return self.qemu.console.tail(n) if self.qemu else ""
+        """The console's evidence: from a crash's first line if it crashed, else the tail."""
+        return self.qemu.console.evidence(n) if self.qemu else ""
 
     def _raise_if_dead(self, grace: float = 3.0) -> None:
         """Raise GuestDied if the guest crashed; a dying QEMU gets *grace* seconds to exit."""

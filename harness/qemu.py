@@ -320,16 +320,15 @@ class Qemu:
                 return time.monotonic() - self.started_at
             crash = self.console.crash()
             if crash:
-                raise BootError(f"guest crashed during boot: {crash}\n{self.console.tail()}")
+                raise BootError(f"guest crashed during boot: {crash}\n{self.console.evidence()}")
             if not self.alive():
                 raise BootError(
                     f"QEMU exited (code {self.proc.returncode}) during boot: "
-                    f"{self.stderr().strip()[-300:]}\n{self.console.tail()}"
+                    f"{self.stderr().strip()[-300:]}\n{self.console.evidence()}"
                 )
             if time.monotonic() > deadline:
-                raise BootError(
-                    f"guest did not reach '{pattern}' within {timeout:.0f}s\n{self.console.tail()}"
-                )
+                ev = self.console.evidence()
+                raise BootError(f"guest did not reach '{pattern}' within {timeout:.0f}s\n{ev}")
             time.sleep(0.02)
 
     def qmp(self, command: str) -> None:

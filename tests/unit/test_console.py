@@ -65,3 +65,17 @@ def test_warn_message_before_the_warning_line_is_kept():
     assert s.kind == "warning" and s.headline.startswith("WARNING: CPU: 0")
     assert s.lines[1] == "nsharness: deliberate warning from nsh_warn"
     assert s.frames == ("nsh_warn_init", "do_one_initcall")
+
+
+def test_evidence_starts_at_the_panic_even_behind_a_long_trace(tmp_path):
+    real = (DATA / "console-6.12-panic-noroot.log").read_text()
+    padded = tmp_path / "console.log"
+    padded.write_text(real + "".join(f"[    9.{i:06d}] trailing line {i}\n" for i in range(120)))
+    log = ConsoleLog(padded)
+    assert "Kernel panic" not in log.tail(40)
+    ev = log.evidence(40)
+    assert "Kernel panic - not syncing: VFS: Unable to mount root fs" in ev
+    assert "trailing line 119" in ev and "[...]" in ev
+    healthy = tmp_path / "ok.log"
+    healthy.write_text("\n".join(f"line {i}" for i in range(100)))
+    assert ConsoleLog(healthy).evidence(10) == ConsoleLog(healthy).tail(10)
