@@ -163,10 +163,6 @@ class SSHSession:
         if mode is not None:
             self.sftp.chmod(remote, mode)
 
-    def put_bytes(self, data: bytes, remote: str) -> None:
-        with self.sftp.open(remote, "wb") as f:
-            f.write(data)
-
     def get(self, remote: str, local: Path | str) -> None:
         self.sftp.get(remote, str(local))
 

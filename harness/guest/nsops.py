@@ -95,15 +95,6 @@ def try_errno(fn, *args) -> str | None:
         return errno_name(e.errno)
 
 
-def ns_stat(path: str) -> dict:
-    st = os.stat(path)
-    return {"inode": st.st_ino, "dev": st.st_dev}
-
-
-def ns_link(path: str) -> str:
-    return os.readlink(path)
-
-
 def nstype_of(fd: int) -> int:
     return fcntl.ioctl(fd, NS_GET_NSTYPE)
 
