@@ -319,6 +319,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         shutil.rmtree(parts)
     report.write(Path(path))
     state.merged = report
+    # The human view, next to the machine one: a self-contained page of the same run.
+    from .report_cli import render_html
+
+    Path(path).with_suffix(".html").write_text(render_html(report.to_dict()))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:

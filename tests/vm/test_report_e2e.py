@@ -122,6 +122,8 @@ def test_kernel_warning_fails_test_and_diff_names_it(tmp_path, nsh_kernel, reque
     )
     assert back.returncode == 0 and len(json.loads(back.stdout)["fixes"]) == 1
 
+    written = Path(red["_dir"], "report.html").read_text()  # the plugin's own page
+    assert "test_warns" in written and "class=failed" in written
     page = render_html({k: v for k, v in red.items() if not k.startswith("_")})
     assert "deliberate warning from nsh_warn" in page and "class=failed" in page
     with pytest.raises(Exception, match="appears in two reports"):
