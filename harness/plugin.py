@@ -335,7 +335,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
 
     from .report_cli import print_summary
 
-    paths = [str(Path(path).resolve())]
+    paths = [str(Path(path).resolve()), str(Path(path).with_suffix(".html").resolve())]
     junit = config.getoption("xmlpath", None)
     if junit:
         paths.append(str(Path(junit).resolve()))
