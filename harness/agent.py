@@ -1,31 +1,69 @@
 """Host side of the guest agent: push the guest code, start it once, call operations.
 
 A call is one JSON line each way on an open SSH channel (~20 ms under TCG), where a
-fresh `ssh exec python3 ...` would cost ~0.3 s plus ~2 s to import pyroute2.
+fresh `ssh exec python3 ...` would cost ~0.3 s plus ~2 s to import pyroute2. Every call
+is logged with its host and guest durations and kept as a step of the current test.
+After a call times out the stream can no longer be trusted (the late answer would be read
+as the next call's), so the agent is marked broken and its VM gets replaced.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-from dataclasses import dataclass, field
-from pathlib import Path
+import logging
+import time
+from dataclasses import asdict, dataclass, field
 
-from .errors import CommandTimeout, HarnessError
+from .errors import CommandTimeout, GuestDied, HarnessError
+from .resources import guest_code
 
-GUEST_DIR = Path(__file__).resolve().parent / "guest"
 REMOTE_DIR = "/run/nsh"
+MAX_STEPS = 300
+
+
+@dataclass(frozen=True)
+class NsContext:
+    """Where a guest op runs: a forked child that joined these namespaces (paths of ns
+    files in the guest) and, with `sysfs`, remounted /sys as `ip netns exec` does, so
+    /sys/class/net shows the joined netns. An empty context is a plain child of the agent."""
+
+    net: str | None = None
+    mnt: str | None = None
+    uts: str | None = None
+    ipc: str | None = None
+    pid: str | None = None
+    cgroup: str | None = None
+    time: str | None = None
+    sysfs: bool = False
+
+    def wire(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v}
+
+
+CHILD = NsContext()  # "in a fresh child process": the op may change its own namespaces
 
 
 class GuestOpError(HarnessError):
-    """A guest operation failed; `errno` holds the errno name (EINVAL, EPERM...) if any."""
+    """A guest operation raised; `errno` holds the errno name (EINVAL, EPERM...) if any."""
 
     def __init__(self, op: str, error: dict):
         self.op = op
         self.errno = error.get("errno")
         self.type = error.get("type")
         self.detail = error
-        super().__init__(f"guest op {op} failed: {error.get('type')}: {error.get('msg')}")
+        super().__init__(f"guest op {op} raised {error.get('type')}: {error.get('msg')}")
+
+
+@dataclass
+class Step:
+    op: str
+    ctx: dict
+    args: str
+    host_s: float
+    guest_s: float | None
+    ok: bool
+    error: str | None = None
 
 
 @dataclass
@@ -33,11 +71,15 @@ class Agent:
     machine: object  # harness.machine.Machine (kept loose: no import cycle)
     info: dict = field(default_factory=dict)
     calls: int = 0
+    steps: list[Step] = field(default_factory=list)
+    broken: str | None = None
 
     def __post_init__(self):
+        self.log = logging.getLogger(f"nsharness.vm.{self.machine.label}.agent")
+        start = time.monotonic()
         ssh = self.machine.ssh
         ssh.run(f"mkdir -p {REMOTE_DIR}", check=True)
-        for f in sorted(GUEST_DIR.glob("*.py")):
+        for f in sorted(guest_code().glob("*.py")):
             ssh.put(f, f"{REMOTE_DIR}/{f.name}")
         self._chan = ssh.open_channel(f"cd {REMOTE_DIR} && exec python3 -u agent.py")
         self._out = self._chan.makefile("rb")
@@ -46,6 +88,12 @@ class Agent:
         self.info = self._read_line("agent start")
         if not self.info.get("ready"):
             raise HarnessError(f"guest agent did not start: {self.info}")
+        self.log.info(
+            "guest agent ready in %.2f s (pyroute2 %s imported in %.2f s in the guest)",
+            time.monotonic() - start,
+            self.info.get("pyroute2"),
+            self.info.get("import_s", 0),
+        )
 
     def _read_line(self, what: str) -> dict:
         try:
@@ -62,83 +110,58 @@ class Agent:
             raise HarnessError(f"guest agent exited during {what}: {err.strip()[-500:]}")
         return json.loads(line)
 
-    def call(self, op: str, *, ctx: dict | None = None, timeout: float = 60.0, **args):
-        """Run guest operation *op*; with *ctx* ({"net": path, "sysfs": "remount",
-        "fork": 1}) it runs in a child that entered those namespaces first."""
+    def call(self, op: str, *, ctx: NsContext | None = None, timeout: float = 60.0, **args):
+        """Run guest operation *op* (in a child that entered *ctx*, if given)."""
+        if self.broken:
+            raise GuestDied(f"guest agent unusable: {self.broken}")
         rid = next(self._ids)
-        req = {"id": rid, "op": op, "args": args, "ctx": ctx}
+        wire = ctx.wire() if ctx is not None else None
+        req = {"id": rid, "op": op, "args": args, "ctx": wire, "fork": ctx is not None}
+        start = time.monotonic()
         self._chan.settimeout(timeout)
-        self._chan.sendall((json.dumps(req) + "\n").encode())
-        resp = self._read_line(op)
+        try:
+            self._chan.sendall((json.dumps(req) + "\n").encode())
+            resp = self._read_line(op)
+        except CommandTimeout:
+            self.broken = f"op {op} timed out after {timeout:g} s"
+            self._step(op, wire, args, start, None, False, self.broken)
+            raise CommandTimeout(f"guest op {op} timed out after {timeout:g} s") from None
+        except (OSError, HarnessError) as e:
+            self.broken = f"op {op}: {e}"
+            self._step(op, wire, args, start, None, False, str(e)[:200])
+            raise
         self.calls += 1
         if resp.get("id") != rid:
-            raise HarnessError(f"guest agent answered request {resp.get('id')}, expected {rid}")
+            self.broken = f"answer to request {resp.get('id')} while waiting for {rid}"
+            raise HarnessError(f"guest agent out of step: {self.broken}")
+        err = None if resp["ok"] else f"{resp['error'].get('type')}: {resp['error'].get('msg')}"
+        self._step(op, wire, args, start, resp.get("guest_s"), resp["ok"], err)
         if not resp["ok"]:
             raise GuestOpError(op, resp["error"])
         return resp["result"]
+
+    def _step(self, op, ctx, args, start, guest_s, ok, error) -> None:
+        host_s = round(time.monotonic() - start, 4)
+        text = json.dumps(args, default=str)
+        self.log.info(
+            "op %s%s %s -> %s in %.3f s (guest %s s)",
+            op,
+            f" in {ctx}" if ctx else "",
+            text if len(text) < 160 else text[:157] + "...",
+            "ok" if ok else error,
+            host_s,
+            guest_s,
+        )
+        if len(self.steps) < MAX_STEPS:
+            self.steps.append(Step(op, ctx or {}, text[:300], host_s, guest_s, ok, error))
+
+    def take_steps(self) -> list[dict]:
+        """The steps since the last take, as plain dicts (for a test's record)."""
+        out, self.steps = [asdict(s) for s in self.steps], []
+        return out
 
     def close(self) -> None:
         try:
             self._chan.close()
         except Exception:  # noqa: BLE001 - the guest may be gone
             pass
-
-
-class NetNS:
-    """A network namespace in the guest, as a test holds it."""
-
-    def __init__(self, agent: Agent, handle: dict):
-        self.agent = agent
-        self.name: str = handle["name"]
-        self.path: str = handle["path"]
-        self.inode: int = handle["inode"]
-        self.nsid: int = handle["nsid"]
-        self.anonymous: bool = handle["anonymous"]
-        self.destroyed = False
-
-    def call(self, op: str, *, sysfs: bool = False, **args):
-        """Run a guest op inside this netns (sysfs=True: with sysfs remounted, as
-        `ip netns exec` does, so /sys/class/net shows this namespace)."""
-        ctx = {"net": self.path, **({"sysfs": "remount"} if sysfs else {})}
-        return self.agent.call(op, ctx=ctx, **args)
-
-    def sh(self, cmd: str, check: bool = True) -> dict:
-        """A shell command inside this netns (with its own sysfs view)."""
-        r = self.call("sh", sysfs=True, cmd=cmd)
-        if check and r["rc"] != 0:
-            raise HarnessError(f"in netns {self.name}: '{cmd}' exited {r['rc']}: {r['err']}")
-        return r
-
-    def views(self) -> dict:
-        return self.call("views", sysfs=True)
-
-    def destroy(self, timeout: float = 10.0) -> float:
-        """Release the namespace and wait for the kernel to destroy it; seconds waited."""
-        res = self.agent.call("netns_destroy", name=self.name, timeout=timeout)
-        self.destroyed = True
-        if not res["destroyed"]:
-            raise HarnessError(f"netns {self.name} still exists {res['waited_s']}s after release")
-        return res["waited_s"]
-
-    def __repr__(self) -> str:
-        return f"NetNS({self.name}, inode={self.inode}, nsid={self.nsid})"
-
-
-class NsHolder:
-    """Namespaces of other types (mnt, uts, ipc...) held open by a waiting guest process."""
-
-    def __init__(self, agent: Agent, handle: dict):
-        self.agent = agent
-        self.pid: int = handle["pid"]
-        self.paths: dict[str, str] = handle["paths"]
-        self.inodes: dict[str, int] = handle["inodes"]
-        self.released = False
-
-    def call(self, op: str, **args):
-        """Run a guest op in a child that joined all of the held namespaces."""
-        return self.agent.call(op, ctx=dict(self.paths), **args)
-
-    def release(self) -> None:
-        self.released = True
-        if not self.agent.call("ns_release", pid=self.pid):
-            raise HarnessError(f"namespace holder {self.pid} did not exit")

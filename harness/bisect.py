@@ -24,7 +24,7 @@ def step(src: Path, k_expr: str, accel: str, out: Path, suite: Path) -> int:
 
     from .build import source_commit
 
-    commit = (source_commit(src) or "unknown").replace("-dirty", "")
+    commit = source_commit(src)[0] or "unknown"
     out.mkdir(parents=True, exist_ok=True)
     report = out / f"{commit}.json"
     argv = [
@@ -45,7 +45,7 @@ def step(src: Path, k_expr: str, accel: str, out: Path, suite: Path) -> int:
     if rc == int(pytest.ExitCode.USAGE_ERROR):  # the kernel did not build (or configure)
         print("nsharness bisect: kernel did not build, skipping this commit", file=sys.stderr)
         return SKIP
-    doc = json.loads(report.read_text()) if report.exists() else None
+    doc = json.loads(report.read_text()) if report.exists() else None  # noqa: SIM108
     if doc is None or doc["run"]["partial"] or not doc["vms"]:
         return SKIP  # did not boot, or interrupted: no verdict on this commit
     if rc == 0:
@@ -110,7 +110,7 @@ def run(src: Path, good: str, bad: str, k_expr: str, accel: str, out: Path) -> d
             if t["outcome"] == "failed":
                 evidence.append(
                     {
-                        "test": t["nodeid"],
+                        "test": t["name"],
                         "message": (t["message"] or "")[:1500],
                         "reproduce": t["reproduce"],
                     }

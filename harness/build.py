@@ -15,7 +15,8 @@ from pathlib import Path
 
 from .cache import cache_root, locked
 from .errors import KernelError
-from .kernel import Kernel, load_kernel, parse_config
+from .kconfig import parse_config
+from .kernel import Kernel, Provenance, load_kernel
 from .progress import run_logged
 
 FRAGMENT = Path(__file__).resolve().parent / "data" / "nsharness.config"
@@ -31,20 +32,27 @@ def dropped_options(config_text: str, fragment: dict[str, str]) -> list[str]:
     return [k for k, v in fragment.items() if have.get(k, "n") != v]
 
 
-def source_commit(src: Path) -> str | None:
-    """The tree's git commit (with -dirty when it has local changes), if it is a repo."""
+def source_commit(src: Path) -> tuple[str | None, bool]:
+    """The tree's git commit and whether it has local changes (None if not a repo)."""
     if not (src / ".git").exists():
-        return None
+        return None, False
     try:
         rev = subprocess.run(
-            ["git", "-C", str(src), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+            ["git", "-C", str(src), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "-C", str(src), "status", "--porcelain", "-uno"], capture_output=True, text=True
+            ["git", "-C", str(src), "status", "--porcelain", "-uno"],
+            capture_output=True,
+            text=True,
+            timeout=300,
         ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return rev + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None, False
+    return rev, bool(dirty)
 
 
 def build_dir(src: Path, base_config: Path | None) -> Path:
@@ -115,18 +123,8 @@ def build(src: Path, base_config: Path | None = None, fragment: Path = FRAGMENT)
     image = out / "arch" / "x86" / "boot" / "bzImage"
     release = (out / "include" / "config" / "kernel.release").read_text().strip()
     mods = modroot / "lib" / "modules" / release
-    k = load_kernel(
-        image,
-        spec=f"src:{src}",
-        modules=mods if mods.is_dir() else None,
-        config=out / ".config",
-        origin="build",
-    )
-    commit = source_commit(src)
-    return Kernel(
-        **{
-            **k.__dict__,
-            "package_version": None,
-            "package": f"{src}@{commit}" if commit else str(src),
-        }
+    commit, dirty = source_commit(src)
+    prov = Provenance("source", f"src:{src}", tree=str(src), commit=commit, dirty=dirty)
+    return load_kernel(
+        image, provenance=prov, modules=mods if mods.is_dir() else None, config=out / ".config"
     )

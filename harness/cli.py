@@ -6,46 +6,40 @@ import argparse
 import sys
 from pathlib import Path
 
-from .errors import HarnessError
+from . import options
+from .errors import HarnessError, InputError, UsageError
+from .resources import scenarios
 
-ROOT = Path(__file__).resolve().parent.parent
-SUITE = ROOT / "tests" / "scenarios"
 
-
-def _err(msg: str) -> int:
+def _err(e: HarnessError) -> int:
+    msg = str(e)
     print(f"nsharness: error: {msg.splitlines()[0] if msg else 'failed'}", file=sys.stderr)
     rest = msg.splitlines()[1:]
     if rest:
         print("\n".join(rest), file=sys.stderr)
-    return 2
+    return e.exit_code
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """A thin front for pytest: the scenario suite, the shared options, the reports."""
     import pytest
 
-    suite = Path(args.suite) if args.suite else SUITE
+    suite = Path(args.suite) if args.suite else scenarios()
     if not suite.exists():
-        raise HarnessError(f"scenario suite not found: {suite}")
-    argv = [str(suite), "-p", "no:cacheprovider", "--rootdir", str(ROOT)]
-    for k in args.kernel or []:
-        argv += ["--kernel", k]
-    for src in args.kernel_src or []:
-        argv += ["--kernel-src", src]
+        raise InputError(f"scenario suite not found: {suite}")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {args.out} exists and is not a directory")
+    if not args.report:
+        args.report = str(out / "report.json")
+    argv = [str(suite), "-p", "no:cacheprovider", "--rootdir", str(suite.parent)]
+    argv += options.to_pytest_args(args)
+    argv += ["--junitxml", str(out / "junit.xml")]
     if args.n:
         argv += ["-n", args.n, "--dist", "loadgroup"]
-    argv += [
-        "--accel",
-        args.accel,
-        "--report",
-        args.report or str(Path(args.out) / "report.json"),
-        "--junitxml",
-        str(Path(args.out) / "junit.xml"),
-    ]
     if args.k:
         argv += ["-k", args.k]
-    if args.keep_console:
-        argv += ["--keep-console", args.keep_console]
-    argv += args.pytest_args
+    argv += [a for a in args.pytest_args if a != "--"]
     return int(pytest.main(argv))
 
 
@@ -93,7 +87,7 @@ def cmd_bisect(args: argparse.Namespace) -> int:
 def cmd_bisect_step(args: argparse.Namespace) -> int:
     from .bisect import step
 
-    return step(Path(args.kernel_src).resolve(), args.k, args.accel, Path(args.out), SUITE)
+    return step(Path(args.kernel_src).resolve(), args.k, args.accel, Path(args.out), scenarios())
 
 
 def cmd_image_build(args: argparse.Namespace) -> int:
@@ -106,15 +100,24 @@ def cmd_image_build(args: argparse.Namespace) -> int:
 
 def cmd_shell(args: argparse.Namespace) -> int:
     from . import image, kernel
+    from .accel import choose_accel
     from .interactive import interactive_shell
     from .keys import installation_keys
     from .machine import Machine, MachineOptions
-    from .qemu import choose_accel
 
-    k = kernel.resolve(args.kernel)
+    if len(args.kernel) > 1:
+        raise UsageError("shell boots one kernel: give --kernel once")
+    k = kernel.resolve(
+        args.kernel[0] if args.kernel else None, Path(args.modules) if args.modules else None
+    )
     k.check_config()
-    opts = MachineOptions(accel=choose_accel(args.accel), memory_mb=args.vm_memory)
-    with Machine(k, image.ensure(), installation_keys(), opts) as m:
+    opts = MachineOptions(
+        accel=choose_accel(args.accel),
+        memory_mb=args.vm_memory,
+        smp=args.vm_smp,
+        boot_timeout=args.boot_timeout,
+    )
+    with Machine(k, image.ensure(args.image), installation_keys(), opts) as m:
         print(
             f"nsharness: {k.release} up in {m.record.ssh_s:.1f}s ({m.record.accel}); "
             f"console log {m.record.console_log}; exit the shell to power off",
@@ -146,24 +149,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True)
 
     r = sub.add_parser("run", help="run the namespace scenario suite on real kernels")
-    r.add_argument("--kernel", action="append", help="kernel spec (repeatable)")
-    r.add_argument(
-        "--kernel-src",
-        action="append",
-        metavar="DIR",
-        help="build and test a kernel source tree (repeatable)",
-    )
+    options.add_to_argparse(r)
     r.add_argument(
         "-n",
         default=None,
         metavar="N|auto",
         help="parallel workers (pytest-xdist): each boots its own kernels' VMs",
     )
-    r.add_argument("--accel", default="auto", choices=("auto", "kvm", "tcg"))
     r.add_argument("--out", default="nsharness-out", help="output directory for reports")
-    r.add_argument("--report", default=None, help="JSON report path (default OUT/report.json)")
     r.add_argument("-k", default=None, help="only scenarios matching this pytest -k expression")
-    r.add_argument("--keep-console", default=None, metavar="DIR")
     r.add_argument("--suite", default=None, help=argparse.SUPPRESS)
     r.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     r.set_defaults(func=cmd_run)
@@ -200,9 +194,18 @@ def build_parser() -> argparse.ArgumentParser:
     ib.set_defaults(func=cmd_image_build)
 
     s = sub.add_parser("shell", help="boot a fresh VM and open a shell in it")
-    s.add_argument("--kernel", default=None)
-    s.add_argument("--accel", default="auto", choices=("auto", "kvm", "tcg"))
-    s.add_argument("--vm-memory", type=int, default=256)
+    options.add_to_argparse(
+        s,
+        only=(
+            "--kernel",
+            "--modules",
+            "--accel",
+            "--vm-memory",
+            "--vm-smp",
+            "--boot-timeout",
+            "--image",
+        ),
+    )
     s.add_argument("--timeout", type=float, default=600)
     s.add_argument("command", nargs="*", help="run this instead of an interactive shell")
     s.set_defaults(func=cmd_shell)
@@ -210,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("doctor", help="what is missing on this host, and how to install it")
     d.set_defaults(func=cmd_doctor)
 
-    from .report_cli import add_report_commands
+    from .report.cli import add_report_commands
 
     add_report_commands(sub)
 
@@ -223,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except HarnessError as e:
-        return _err(str(e))
+        return _err(e)
     except KeyboardInterrupt:
         print("nsharness: interrupted", file=sys.stderr)
         return 130

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -108,19 +109,67 @@ def find_splats(lines: list[str], max_body: int = 60) -> list[Splat]:
 
 
 class ConsoleLog:
-    """The serial console of one VM, as a file QEMU appends to."""
+    """The serial console of one VM, as a file QEMU appends to.
+
+    Read incrementally (each poll reads only what is new) and kept bounded in memory: the
+    first HEAD lines (the boot) and the last TAIL lines, plus the lines from the first
+    fatal splat on, which is what a report needs. A guest flooding its console costs a
+    bounded amount of memory and no re-reading.
+    """
+
+    HEAD, TAIL, FATAL_KEEP = 2000, 4000, 400
 
     def __init__(self, path: Path):
         self.path = path
+        self._pos = 0
+        self._partial = ""
+        self._head: list[str] = []
+        self._tail: deque[str] = deque(maxlen=self.TAIL)
+        self._fatal: list[str] = []
+        self._crash: str | None = None
+        self._dropped = 0
 
-    def text(self) -> str:
+    def _poll(self) -> None:
         try:
-            return self.path.read_text(errors="replace")
+            with open(self.path, "rb") as f:
+                f.seek(self._pos)
+                chunk = f.read(4 << 20)
+                self._pos = f.tell()
         except OSError:
-            return ""
+            return
+        if not chunk:
+            return
+        text = self._partial + chunk.decode(errors="replace").replace("\r", "")
+        lines = text.split("\n")
+        self._partial = lines.pop()
+        for line in lines:
+            self._add(line)
+
+    def _add(self, line: str) -> None:
+        if len(self._head) < self.HEAD:
+            self._head.append(line)
+        else:
+            if len(self._tail) == self._tail.maxlen:
+                self._dropped += 1
+            self._tail.append(line)
+        if self._fatal and len(self._fatal) < self.FATAL_KEEP:
+            self._fatal.append(line)
+        elif not self._fatal and classify(line) in FATAL:
+            self._fatal = [line]
+
+    def seen(self, needle: str) -> bool:
+        """Has the console printed *needle* (a plain substring) by now?"""
+        self._poll()
+        return any(needle in ln for ln in self._head) or any(needle in ln for ln in self._tail)
 
     def lines(self) -> list[str]:
-        return self.text().replace("\r", "").splitlines()
+        self._poll()
+        gap = [f"[... {self._dropped} console lines dropped ...]"] if self._dropped else []
+        rest = [self._partial] if self._partial else []
+        return self._head + gap + list(self._tail) + rest
+
+    def text(self) -> str:
+        return "\n".join(self.lines())
 
     def tail(self, n: int = 25) -> str:
         return "\n".join(self.lines()[-n:])
@@ -129,17 +178,17 @@ class ConsoleLog:
         """What a report should show: from a fatal splat's first line on (a panic's header
         can sit more than *n* lines above the end, behind its trace), else the last *n*."""
         lines = self.lines()
-        start = next((i for i, ln in enumerate(lines) if classify(ln) in FATAL), None)
-        if start is None:
+        if not self._fatal:
             return "\n".join(lines[-n:])
-        seg = lines[max(0, start - 3) :]
+        seg = self._fatal
         if len(seg) > limit:
             seg = seg[: limit - 15] + ["[...]"] + seg[-15:]
         return "\n".join(seg)
 
     def crash(self) -> str | None:
         """The headline of a fatal splat on the console, if any (panic or oops)."""
-        for s in find_splats(self.lines()):
-            if s.kind in FATAL:
-                return s.headline
-        return None
+        self._poll()
+        if self._crash is None and self._fatal:
+            found = [s for s in find_splats(self._fatal) if s.kind in FATAL]
+            self._crash = found[0].headline if found else None
+        return self._crash

@@ -1,11 +1,30 @@
-"""Errors the harness reports to a user as one clear line (never a traceback)."""
+"""Errors the harness reports to a user as one clear line (never a traceback).
+
+Each class carries the exit code `nsharness` returns for it: 2 for a usage mistake (a bad
+option value), 4 for a bad input file (a kernel image, a module tree, a report), 3 for
+everything the environment or the guest did wrong.
+"""
 
 
 class HarnessError(Exception):
     """A failure with a message fit to print on its own line and exit non-zero."""
 
+    exit_code = 3
 
-class KernelError(HarnessError):
+
+class UsageError(HarnessError):
+    """The command line asks for something impossible (a bad option combination)."""
+
+    exit_code = 2
+
+
+class InputError(HarnessError):
+    """A file the user pointed at is missing, unreadable or not what it should be."""
+
+    exit_code = 4
+
+
+class KernelError(InputError):
     """The kernel given cannot be used: unreadable, not a bzImage, missing options."""
 
 

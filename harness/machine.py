@@ -1,11 +1,13 @@
 """A Machine: one booted kernel you can talk to (the NixOS test driver's idea, for kernels).
 
-It ties the pieces together: kernel + image + keys -> boot files -> QEMU -> SSH, and
-records what a report needs to say about the boot (accel and why, timings, console).
+It ties the pieces together: kernel + image + keys -> boot files -> QEMU -> SSH, logs the
+boot's phases with their times (logger `nsharness.vm.<label>`), and records what a report
+needs to say about the boot (accel and why, phase times, console).
 """
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 import time
@@ -13,14 +15,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import bootfiles
-from .errors import BootError, GuestDied, HarnessError
+from .accel import Accel
+from .errors import BootError, CommandFailed, GuestDied, HarnessError
 from .image import Image
 from .kernel import Kernel
 from .keys import Keys
-from .qemu import Accel, Qemu, QemuConfig
+from .options import DEFAULT_BOOT_TIMEOUT, DEFAULT_MEMORY_MB
+from .qemu import Qemu, QemuConfig
 from .ssh import Result, SSHSession
 
-READY = r"nsharness: sshd started"
+STAGE1 = "nsharness: stage1"
+READY = "nsharness: sshd started"
 BASE_CMDLINE = "console=ttyS0 panic=-1 rdinit=/init 8250.nr_uarts=1 tsc=reliable no_timer_check"
 #: Boot-time savings under TCG that leave namespace behaviour alone: skip the crypto
 #: self-tests (~0.3 s on 6.1), the system certificate list and kprobe-trace setup, and ACPI
@@ -34,12 +39,13 @@ FAST_BOOT = (
 @dataclass
 class MachineOptions:
     accel: Accel
-    memory_mb: int = 256
+    memory_mb: int = DEFAULT_MEMORY_MB
     smp: int = 1
-    boot_timeout: float = 60.0
+    boot_timeout: float = DEFAULT_BOOT_TIMEOUT
     cmdline_extra: str = ""
     fast_boot: bool = True
-    console_dir: Path | None = None  # keep console logs here (else in the run dir)
+    console_dir: Path | None = None  # keep console logs here (else in the VM's private dir)
+    label: str | None = None  # how logs and file names call this kernel (default: release)
 
 
 @dataclass
@@ -47,16 +53,20 @@ class BootRecord:
     """What a report says about one boot."""
 
     release: str
-    spec: str
     accel: str
     accel_reason: str
-    boot_s: float
-    ssh_s: float
+    boot_s: float  # launch -> SSH server listening
+    ssh_s: float  # launch -> first command answered
     console_log: str
     cmdline: str
     pid: int | None
     boots: int = 1
-    extra: dict = field(default_factory=dict)
+    phases: dict[str, float] = field(default_factory=dict)
+
+
+def cmdline(opts: MachineOptions) -> str:
+    fast = FAST_BOOT if opts.fast_boot else ""
+    return f"{BASE_CMDLINE} {fast} {opts.cmdline_extra}".strip()
 
 
 class Machine:
@@ -64,6 +74,8 @@ class Machine:
 
     def __init__(self, kernel: Kernel, image: Image, keys: Keys, opts: MachineOptions):
         self.kernel, self.image, self.keys, self.opts = kernel, image, keys, opts
+        self.label = opts.label or kernel.release
+        self.log = logging.getLogger(f"nsharness.vm.{self.label}")
         self.workdir = Path(tempfile.mkdtemp(prefix="nsh-vm-"))
         self.qemu: Qemu | None = None
         self.ssh: SSHSession | None = None
@@ -73,13 +85,13 @@ class Machine:
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> Machine:
-        files = bootfiles.ensure(self.kernel, self.keys)
-        fast = FAST_BOOT if self.opts.fast_boot else ""
-        cmdline = f"{BASE_CMDLINE} {fast} {self.opts.cmdline_extra}".strip()
+        files = bootfiles.ensure(self.kernel)
+        initrd = bootfiles.initrd_with_keys(files, self.keys, self.workdir / "initrd.cpio")
+        line = cmdline(self.opts)
         cfg = QemuConfig(
             kernel=files.kernel,
-            initrd=files.initrd,
-            append=cmdline,
+            initrd=initrd,
+            append=line,
             root_disk=self.image.path,
             modules_disk=files.modules_disk,
             accel=self.opts.accel,
@@ -89,19 +101,27 @@ class Machine:
         self.boots += 1
         console_dir = self.opts.console_dir or self.workdir
         console_dir.mkdir(parents=True, exist_ok=True)
-        console = console_dir / f"console-{self.kernel.release}-{self.boots}-{id(self):x}.log"
-        self.qemu = Qemu(cfg, self.workdir, console)
+        name = f"console-{self.label}-{self.boots}-{self.workdir.name[7:]}.log"
+        self.qemu = Qemu(cfg, self.workdir, console_dir / name.replace("/", "_"))
+        self.log.info("booting %s (%s, boot %d)", self.kernel.identity, cfg.accel.name, self.boots)
         self.qemu.start()
+        phases: dict[str, float] = {}
         try:
-            boot_s = self.qemu.wait_for(READY, self.opts.boot_timeout)
-            remaining = max(5.0, self.opts.boot_timeout - boot_s)
+            phases["init"] = self.qemu.wait_for(STAGE1, self.opts.boot_timeout)
+            self.log.info("kernel reached the initrd's init at %.2f s", phases["init"])
+            phases["sshd"] = self.qemu.wait_for(READY, self.opts.boot_timeout)
+            self.log.info("guest SSH server listening at %.2f s", phases["sshd"])
+            remaining = max(5.0, self.opts.boot_timeout - phases["sshd"])
             self.ssh = SSHSession.connect(
                 self.qemu.ssh_port,
                 host_key=self.keys.host_pkey_public(),
                 client_key=self.keys.client.pkey(),
                 timeout=remaining,
                 alive=self.qemu.alive,
+                log=self.log,
             )
+            phases["ssh"] = self.qemu.elapsed()
+            self.log.info("SSH session up (host key pinned) at %.2f s", phases["ssh"])
             self.ssh.run("true", timeout=30, check=True)
         except BaseException as e:
             tail = self.qemu.console.evidence()
@@ -109,18 +129,19 @@ class Machine:
             if isinstance(e, HarnessError) and not isinstance(e, BootError):
                 raise BootError(f"{e}\n{tail}") from e
             raise
-        ssh_s = time.monotonic() - self.qemu.started_at
+        phases["first_command"] = self.qemu.elapsed()
+        self.log.info("first guest command answered at %.2f s", phases["first_command"])
         self.record = BootRecord(
             release=self.kernel.release,
-            spec=self.kernel.spec,
             accel=self.opts.accel.name,
             accel_reason=self.opts.accel.reason,
-            boot_s=round(boot_s, 3),
-            ssh_s=round(ssh_s, 3),
-            console_log=str(console),
-            cmdline=cmdline,
+            boot_s=round(phases["sshd"], 3),
+            ssh_s=round(phases["first_command"], 3),
+            console_log=str(self.qemu.console.path),
+            cmdline=line,
             pid=self.qemu.pid,
             boots=self.boots,
+            phases={k: round(v, 3) for k, v in phases.items()},
         )
         return self
 
@@ -131,10 +152,25 @@ class Machine:
             from .agent import Agent
 
             self._agent = Agent(self)
+            if self.record is not None:
+                self.record.phases["agent"] = round(self.qemu.elapsed(), 3)
         return self._agent
 
     def alive(self) -> bool:
         return self.qemu is not None and self.qemu.alive() and self.qemu.console.crash() is None
+
+    def unusable_reason(self) -> str | None:
+        """Why this guest cannot serve the next test (dead, no SSH, agent out of step)."""
+        if not self.alive():
+            return self.dead_reason() or "not running"
+        if self.ssh is None or not self.ssh.transport.is_active():
+            return "SSH session lost"
+        if self._agent is not None and self._agent.broken:
+            return f"guest agent unusable: {self._agent.broken}"
+        return None
+
+    def usable(self) -> bool:
+        return self.unusable_reason() is None
 
     def stop(self) -> None:
         if self._agent is not None:
@@ -162,13 +198,15 @@ class Machine:
     # ------------------------------------------------------------ use
     def _session(self) -> SSHSession:
         if self.ssh is None or self.qemu is None:
-            raise GuestDied(f"guest {self.kernel.release} is not running")
+            raise GuestDied(f"guest {self.label} is not running")
         return self.ssh
 
     def run(self, cmd: str, *, timeout: float = 60.0, check: bool = False, input=None) -> Result:  # noqa: A002
         """Run a shell command in the guest. A guest that died meanwhile raises GuestDied."""
         try:
             return self._session().run(cmd, timeout=timeout, check=check, input=input)
+        except CommandFailed:
+            raise
         except HarnessError:
             self._raise_if_dead()
             raise
@@ -187,6 +225,17 @@ class Machine:
         """The console's evidence: from a crash's first line if it crashed, else the tail."""
         return self.qemu.console.evidence(n) if self.qemu else ""
 
+    def dead_reason(self) -> str | None:
+        """Why the guest is gone (a panic's headline, QEMU's exit), or None if it runs."""
+        if self.qemu is None:
+            return "not started"
+        crash = self.qemu.console.crash()
+        if crash:
+            return crash
+        if not self.qemu.alive():
+            return f"QEMU exited with code {self.qemu.proc.returncode}"
+        return None
+
     def _raise_if_dead(self, grace: float = 3.0) -> None:
         """Raise GuestDied if the guest crashed; a dying QEMU gets *grace* seconds to exit."""
         if self.qemu is None:
@@ -194,7 +243,6 @@ class Machine:
         deadline = time.monotonic() + grace
         while self.qemu.alive() and not self.qemu.console.crash() and time.monotonic() < deadline:
             time.sleep(0.05)
-        crash = self.qemu.console.crash()
-        if crash or not self.qemu.alive():
-            why = crash or f"QEMU exited with code {self.qemu.proc.returncode}"
-            raise GuestDied(f"guest {self.kernel.release} died: {why}\n{self.console_tail()}")
+        why = self.dead_reason()
+        if why:
+            raise GuestDied(f"guest {self.label} died: {why}\n{self.console_tail()}")

@@ -6,6 +6,7 @@ costs ~0.25 s under TCG, a channel on an open one ~0.13 s.
 
 from __future__ import annotations
 
+import logging
 import shlex
 import socket
 import time
@@ -37,9 +38,10 @@ class Result:
 class SSHSession:
     """An authenticated connection to one guest."""
 
-    def __init__(self, transport: paramiko.Transport, host: str, port: int):
+    def __init__(self, transport: paramiko.Transport, host: str, port: int, log=None):
         self.transport = transport
         self.host, self.port = host, port
+        self.log = log or logging.getLogger("nsharness.ssh")
         self._sftp: paramiko.SFTPClient | None = None
 
     @classmethod
@@ -53,6 +55,7 @@ class SSHSession:
         alive=lambda: True,
         host: str = "127.0.0.1",
         user: str = "root",
+        log=None,
     ) -> SSHSession:
         """Connect, retrying until the server answers or *timeout* passes.
 
@@ -77,7 +80,7 @@ class SSHSession:
                     )
                 t.auth_publickey(user, client_key)
                 t.set_keepalive(5)
-                return cls(t, host, port)
+                return cls(t, host, port, log)
             except HostKeyMismatch:
                 raise
             except (OSError, paramiko.SSHException, EOFError) as e:
@@ -103,7 +106,7 @@ class SSHSession:
         later than ours as a backstop) and CommandTimeout names it.
         """
         start = time.monotonic()
-        chan = self.transport.open_session(timeout=10)
+        chan = self._open(timeout)
         guest_limit = int(timeout) + 2
         chan.exec_command(f"exec timeout -s KILL {guest_limit} sh -c {shlex.quote(cmd)}")
         if input is not None:
@@ -140,15 +143,26 @@ class SSHSession:
             err.decode(errors="replace"),
             time.monotonic() - start,
         )
+        self.log.info("ssh `%s` -> exit %d in %.3f s", _short(cmd), rc, res.duration)
         if check and rc != 0:
             raise CommandFailed(
                 f"guest command failed (exit {rc}): {cmd}: {res.stderr.strip()[-300:]}"
             )
         return res
 
-    def open_channel(self, cmd: str) -> paramiko.Channel:
+    def _open(self, timeout: float) -> paramiko.Channel:
+        """A session channel whose open AND exec request are bounded in time (paramiko
+        waits for the exec reply with the channel's timeout, None by default)."""
+        try:
+            chan = self.transport.open_session(timeout=min(timeout, 30))
+        except (paramiko.SSHException, OSError, EOFError) as e:
+            raise HarnessError(f"cannot open an SSH channel to the guest: {e}") from e
+        chan.settimeout(min(timeout, 30))
+        return chan
+
+    def open_channel(self, cmd: str, timeout: float = 30) -> paramiko.Channel:
         """A long-lived exec channel (for the guest agent's request/response stream)."""
-        chan = self.transport.open_session(timeout=10)
+        chan = self._open(timeout)
         chan.exec_command(cmd)
         return chan
 
@@ -170,3 +184,8 @@ class SSHSession:
         if self._sftp is not None:
             self._sftp.close()
         self.transport.close()
+
+
+def _short(cmd: str, n: int = 120) -> str:
+    cmd = " ".join(cmd.split())
+    return cmd if len(cmd) <= n else cmd[: n - 3] + "..."

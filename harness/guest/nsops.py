@@ -18,6 +18,8 @@ import subprocess
 import threading
 import time
 
+from registry import op
+
 libc = ctypes.CDLL(None, use_errno=True)
 
 CLONE = {
@@ -108,19 +110,23 @@ def enter_sysfs_view() -> None:
     mount("sysfs", "/sys", "sysfs", 0)
 
 
-def enter(ctx: dict) -> None:
-    """Apply a namespace context: {"mnt"|"uts"|"ipc"|"net": ns file path, "sysfs": "remount"}.
+ENTER_ORDER = ("pid", "cgroup", "ipc", "uts", "net", "time", "mnt")
 
-    Runs in a freshly forked, single-threaded child, which joining a mount ns requires."""
-    for kind in ("mnt", "uts", "ipc", "net"):
-        path = ctx.get(kind)
-        if path:
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                setns(fd, CLONE[kind])
-            finally:
-                os.close(fd)
-    if ctx.get("sysfs") == "remount":
+
+def enter(ctx: dict) -> None:
+    """Apply a namespace context: {kind: ns file path, ..., "sysfs": True}.
+
+    Runs in a freshly forked, single-threaded child (joining a mount ns requires it). All
+    ns files are opened before the first setns, so joining the mount namespace cannot
+    hide the path of another namespace's file; the mount namespace is joined last."""
+    fds = {k: os.open(ctx[k], os.O_RDONLY) for k in ENTER_ORDER if ctx.get(k)}
+    try:
+        for kind, fd in fds.items():
+            setns(fd, CLONE[kind])
+    finally:
+        for fd in fds.values():
+            os.close(fd)
+    if ctx.get("sysfs"):
         enter_sysfs_view()
 
 
@@ -171,6 +177,7 @@ def ipr():
     return IPRoute()
 
 
+@op
 def links() -> list[dict]:
     """The netlink view of this netns's devices."""
     with ipr() as ip:
@@ -195,11 +202,13 @@ def links() -> list[dict]:
         return sorted(out, key=lambda d: d["index"])
 
 
+@op
 def class_net() -> list[str]:
     """The sysfs view: what /sys/class/net lists for whoever mounted this /sys."""
     return sorted(os.listdir("/sys/class/net"))
 
 
+@op
 def virtual_net() -> list[str]:
     try:
         return sorted(os.listdir("/sys/devices/virtual/net"))
@@ -207,6 +216,7 @@ def virtual_net() -> list[str]:
         return []
 
 
+@op
 def sysfs_attrs(ifname: str, attrs: list[str]) -> dict:
     out = {}
     for a in attrs:
@@ -229,11 +239,13 @@ def parse_net_dev(text: str) -> dict[str, dict]:
     return out
 
 
+@op
 def proc_net_dev(where: str = "thread-self") -> dict[str, dict]:
     with open(f"/proc/{where}/net/dev") as f:
         return parse_net_dev(f.read())
 
 
+@op
 def ns_inodes(where: str = "thread-self") -> dict[str, int]:
     out = {}
     for kind in sorted(os.listdir(f"/proc/{where}/ns")):
@@ -241,11 +253,13 @@ def ns_inodes(where: str = "thread-self") -> dict[str, int]:
     return out
 
 
+@op
 def sh(cmd: str, timeout: float = 30) -> dict:
     r = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=timeout)
     return {"rc": r.returncode, "out": r.stdout, "err": r.stderr}
 
 
+@op
 def ifindex(name: str) -> int | None:
     try:
         return socket.if_nametoindex(name)
@@ -253,6 +267,7 @@ def ifindex(name: str) -> int | None:
         return None
 
 
+@op
 def wait_gone(ifname: str, timeout: float = 10.0) -> float | None:
     """Seconds until *ifname* vanished from this netns, None if it never did."""
     start = time.monotonic()
@@ -263,6 +278,7 @@ def wait_gone(ifname: str, timeout: float = 10.0) -> float | None:
     return None
 
 
+@op
 def link_up(ifname: str = "lo") -> None:
     with ipr() as ip:
         ip.link("set", index=ip.link_lookup(ifname=ifname)[0], state="up")

@@ -12,33 +12,10 @@ import time
 
 import nsops
 from nsops import CLONE, libc, setns, socket_in, try_errno
-
-EXPORTS = (
-    "views",
-    "setns_view",
-    "setns_errors",
-    "setns_unprivileged",
-    "thread_netns",
-    "pidfd_setns_probe",
-    "bind_keepalive",
-    "mountinfo_for",
-    "stat_and_readlink",
-    "nstypes",
-    "socketat_probe",
-    "same_port_probe",
-    "veth_traffic_probe",
-    "concurrent_socket_probe",
-    "lo_probe",
-    "abstract_unix_probe",
-    "move_errno",
-    "udp_burst",
-    "ipc_view",
-    "msg_create",
-    "bind_device",
-    "read_node",
-)
+from registry import op
 
 
+@op
 def msg_create(key: int) -> int:
     """Create a SysV message queue (in this context's IPC namespace); its id."""
     r = libc.msgget(key, 0o1600)
@@ -48,6 +25,7 @@ def msg_create(key: int) -> int:
     return r
 
 
+@op
 def ipc_view(key: int) -> dict:
     """What this context sees: hostname (UTS), whether SysV queue *key* exists (IPC)."""
     return {
@@ -59,6 +37,7 @@ def ipc_view(key: int) -> dict:
     }
 
 
+@op
 def bind_device(root: str, node: str) -> str:
     """Container-style /dev: a tmpfs at *root* with *node* bind-mounted under dev/container."""
     os.makedirs(root, exist_ok=True)
@@ -70,6 +49,7 @@ def bind_device(root: str, node: str) -> str:
     return target
 
 
+@op
 def read_node(path: str, size: int = 16) -> dict:
     """Open and read a (device) file here; its type, numbers and first bytes, or the errno."""
     try:
@@ -87,6 +67,7 @@ def read_node(path: str, size: int = 16) -> dict:
     }
 
 
+@op
 def udp_burst(dst: str, port: int, count: int) -> int:
     """Send *count* UDP datagrams from this context; how many left."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -98,6 +79,7 @@ def udp_burst(dst: str, port: int, count: int) -> int:
     return sent
 
 
+@op
 def views() -> dict:
     """Every view of this context's devices at once: sysfs, netlink, procfs."""
     return {
@@ -109,6 +91,7 @@ def views() -> dict:
     }
 
 
+@op
 def setns_view(path: str, nstype: int = 0) -> dict:
     """setns() into a netns WITHOUT remounting sysfs; report what each view then shows."""
     before = views()
@@ -120,6 +103,7 @@ def setns_view(path: str, nstype: int = 0) -> dict:
     return {"before": before, "after": views()}
 
 
+@op
 def setns_errors(path: str) -> dict:
     """setns's argument checks (LTP setns01): which errno for which mistake."""
     fd = os.open(path, os.O_RDONLY)
@@ -138,6 +122,7 @@ def setns_errors(path: str) -> dict:
             os.close(f)
 
 
+@op
 def setns_unprivileged(path: str, uid: int = 65534) -> dict:
     """As an unprivileged user (no CAP_SYS_ADMIN), setns into a netns must be refused."""
     fd = os.open(path, os.O_RDONLY)
@@ -153,6 +138,7 @@ def setns_unprivileged(path: str, uid: int = 65534) -> dict:
     }
 
 
+@op
 def thread_netns(paths: list[str]) -> dict:
     """Each thread setns()es into its own netns at the same time; what does each see?"""
 
@@ -191,6 +177,7 @@ def _msgget(key: int) -> int:
     return r
 
 
+@op
 def pidfd_setns_probe(hostname: str = "nsh-pidfd") -> dict:
     """setns(pidfd, CLONE_NEWNET|CLONE_NEWUTS) switches both at once (5.8+), and a set
     that cannot be joined entirely changes nothing (all-or-nothing)."""
@@ -219,6 +206,7 @@ def pidfd_setns_probe(hostname: str = "nsh-pidfd") -> dict:
         nsops.release(pid, go)
 
 
+@op
 def bind_keepalive(path: str, dummy: str = "keep0") -> dict:
     """A child makes a netns with a device, bind-mounts its ns file on *path*, exits."""
     os.close(os.open(path, os.O_RDONLY | os.O_CREAT, 0))
@@ -247,6 +235,7 @@ def bind_keepalive(path: str, dummy: str = "keep0") -> dict:
     }
 
 
+@op
 def mountinfo_for(path: str) -> dict | None:
     """The /proc/self/mountinfo entry mounted at *path* (fstype, root)."""
     with open("/proc/self/mountinfo") as f:
@@ -258,11 +247,13 @@ def mountinfo_for(path: str) -> dict | None:
     return None
 
 
+@op
 def stat_and_readlink(path: str) -> dict:
     st = os.stat(path)
     return {"inode": st.st_ino, "dev": st.st_dev, "readlink": try_errno(os.readlink, path)}
 
 
+@op
 def nstypes(where: str = "self") -> dict:
     """Per namespace file: readlink text, stat inode, NS_GET_NSTYPE."""
     out = {}
@@ -292,6 +283,7 @@ def _listed_ports(proto: str = "tcp") -> set[int]:
     return ports
 
 
+@op
 def socketat_probe(paths: list[str | None]) -> dict:
     """One process, one thread: a listening TCP socket in each netns (None = init) made by
     setns -> socket -> setns back. Where does each socket live?"""
@@ -347,6 +339,7 @@ def socketat_probe(paths: list[str | None]) -> dict:
     }
 
 
+@op
 def same_port_probe(paths: list[str], port: int) -> dict:
     """Bind 127.0.0.1:port in every netns (lo up); then once more in the first one."""
     res, socks = {}, []
@@ -363,6 +356,7 @@ def same_port_probe(paths: list[str], port: int) -> dict:
     return res
 
 
+@op
 def veth_traffic_probe(
     client_ns: str, server_ns: str, server_ip: str, decoy_ns: str, port: int = 7000
 ) -> dict:
@@ -416,6 +410,7 @@ def veth_traffic_probe(
     }
 
 
+@op
 def concurrent_socket_probe(paths: list[str], threads: int = 8, iterations: int = 40) -> dict:
     """Many threads switch namespaces and create sockets at once; every socket must land
     in the namespace its thread meant (checked by SO_NETNS_COOKIE and SIOCGSKNS)."""
@@ -453,6 +448,7 @@ def concurrent_socket_probe(paths: list[str], threads: int = 8, iterations: int 
     }
 
 
+@op
 def lo_probe() -> dict:
     """A new netns's loopback: its state in every view, and what using it does."""
     link = next(link for link in nsops.links() if link["ifname"] == "lo")
@@ -475,6 +471,7 @@ def lo_probe() -> dict:
     return {"before": before, "after": after}
 
 
+@op
 def abstract_unix_probe(ns_a: str, ns_b: str, name: str = "nsh-abstract") -> dict:
     addr = "\0" + name
     fa, fb = os.open(ns_a, os.O_RDONLY), os.open(ns_b, os.O_RDONLY)
@@ -491,6 +488,7 @@ def abstract_unix_probe(ns_a: str, ns_b: str, name: str = "nsh-abstract") -> dic
     }
 
 
+@op
 def move_errno(ifname: str, target: str, new_name: str | None = None) -> str | None:
     """Move a device into another netns over netlink; the errno name if refused."""
     from pyroute2.netlink.exceptions import NetlinkError

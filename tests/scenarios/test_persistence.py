@@ -2,6 +2,8 @@
 
 import pytest
 
+from harness.agent import CHILD
+
 pytestmark = [pytest.mark.vm, pytest.mark.area("persistence")]
 
 
@@ -12,7 +14,7 @@ def test_bind_mount_keeps_netns_and_devices_after_creator_exits(agent, observe, 
         assert made["creator_gone"]
         mi = observe("mountinfo", agent.call("mountinfo_for", path=path))
         assert mi["fstype"] == "nsfs" and mi["root"] == f"net:[{made['inode']}]"
-        r = agent.call("setns_view", ctx={"fork": 1}, path=path)["after"]
+        r = agent.call("setns_view", ctx=CHILD, path=path)["after"]
         observe("rejoined", r)
         assert r["netns_inode"] == made["inode"]
         want = sorted(fresh | {"keep0"})
@@ -38,7 +40,7 @@ def test_open_fd_keeps_it_alive_and_closing_destroys(agent, netns, observe):
     a.sh("ip link add nshfd type dummy")
     agent.call("sh", cmd=f"ip link add nshfp type veth peer name nshfq netns {a.path}")
     assert a.path.startswith("/proc/") and "/fd/" in a.path  # no mount, only an fd
-    r = agent.call("setns_view", ctx={"fork": 1}, path=a.path)["after"]
+    r = agent.call("setns_view", ctx=CHILD, path=a.path)["after"]
     assert r["netns_inode"] == a.inode and "nshfd" in r["netlink"]
     observe("destroy_wait_s", a.destroy())
     gone = observe("peer_gone_after_s", agent.call("wait_gone", ifname="nshfp"))
@@ -51,7 +53,7 @@ def test_ip_netns_add_and_harness_namespaces_interchangeable(agent, netns, obser
         ip_ino = int(
             agent.call("sh", cmd="ip netns exec nship stat -L -c %i /proc/self/ns/net")["out"]
         )
-        r = agent.call("setns_view", ctx={"fork": 1}, path="/run/netns/nship")["after"]
+        r = agent.call("setns_view", ctx=CHILD, path="/run/netns/nship")["after"]
         assert r["netns_inode"] == ip_ino
     finally:
         agent.call("sh", cmd="ip netns del nship")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness.agent import GuestOpError
+from harness.agent import CHILD, GuestOpError
 from harness.guest.nsops import CLONE
 
 from .conftest import need
@@ -38,7 +38,7 @@ def test_setns_with_zero_and_matching_nstype_enters(agent, netns, observe, fresh
     b = netns()
     b.sh("ip link add nshin type dummy")
     for nstype in (0, CLONE["net"]):
-        r = agent.call("setns_view", ctx={"fork": 1}, path=b.path, nstype=nstype)
+        r = agent.call("setns_view", ctx=CHILD, path=b.path, nstype=nstype)
         observe(f"nstype_{nstype:#x}", r["after"])
         assert r["after"]["netns_inode"] == b.inode
         assert sorted(r["after"]["netlink"]) == sorted(fresh | {"nshin"})
@@ -47,7 +47,7 @@ def test_setns_with_zero_and_matching_nstype_enters(agent, netns, observe, fresh
 
 def test_setns_argument_errors(agent, netns, observe):
     b = netns()
-    r = observe("errnos", agent.call("setns_errors", ctx={"fork": 1}, path=b.path))
+    r = observe("errnos", agent.call("setns_errors", ctx=CHILD, path=b.path))
     assert r["mismatched_nstype"] == "EINVAL"
     assert r["regular_file"] == "EINVAL"
     assert r["memfd"] == "EINVAL"
@@ -57,7 +57,7 @@ def test_setns_argument_errors(agent, netns, observe):
 
 def test_setns_unprivileged_is_eperm(agent, netns, observe):
     b = netns()
-    r = observe("nobody", agent.call("setns_unprivileged", ctx={"fork": 1}, path=b.path))
+    r = observe("nobody", agent.call("setns_unprivileged", ctx=CHILD, path=b.path))
     assert r["uid"] == 65534
     assert r["errno"] == "EPERM"
     assert r["unchanged"]
@@ -67,7 +67,7 @@ def test_netns_switch_is_per_thread(agent, netns, observe, fresh):
     b, c = netns(), netns()
     b.sh("ip link add nsht_b type dummy")
     c.sh("ip link add nsht_c type dummy")
-    r = observe("threads", agent.call("thread_netns", ctx={"fork": 1}, paths=[b.path, c.path]))
+    r = observe("threads", agent.call("thread_netns", ctx=CHILD, paths=[b.path, c.path]))
     tb, tc = r["threads"]
     assert (tb["thread_ns"], tc["thread_ns"]) == (b.inode, c.inode)
     want_b, want_c = sorted(fresh | {"nsht_b"}), sorted(fresh | {"nsht_c"})
@@ -93,7 +93,7 @@ def test_uts_and_ipc_through_setns(agent, nsholder, observe):
 
 def test_pidfd_setns_several_namespaces_all_or_nothing(agent, observe):
     try:
-        r = observe("pidfd", agent.call("pidfd_setns_probe", ctx={"fork": 1}))
+        r = observe("pidfd", agent.call("pidfd_setns_probe", ctx=CHILD))
     except GuestOpError as e:
         need(e.errno not in ("ENOSYS",), "kernel has no pidfd_open (< 5.3)")
         raise

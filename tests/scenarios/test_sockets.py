@@ -2,6 +2,8 @@
 
 import pytest
 
+from harness.agent import CHILD
+
 from .conftest import need
 
 pytestmark = [pytest.mark.vm, pytest.mark.area("sockets")]
@@ -9,9 +11,7 @@ pytestmark = [pytest.mark.vm, pytest.mark.area("sockets")]
 
 def test_socketat_sockets_stay_in_their_namespace(agent, netns, observe):
     b, c = netns(), netns()
-    r = observe(
-        "socketat", agent.call("socketat_probe", ctx={"fork": 1}, paths=[None, b.path, c.path])
-    )
+    r = observe("socketat", agent.call("socketat_probe", ctx=CHILD, paths=[None, b.path, c.path]))
     assert r["home_inode"] == r["home_before"]  # the thread came back home
     inodes = [s["ns_inode"] for s in r["sockets"]]
     assert len(set(inodes)) == 3 and inodes[1:] == [b.inode, c.inode]
@@ -32,7 +32,7 @@ def test_same_address_and_port_in_two_namespaces(agent, netns, observe):
     for ns in (b, c):
         ns.sh("ip link set lo up")
     r = observe(
-        "binds", agent.call("same_port_probe", ctx={"fork": 1}, paths=[b.path, c.path], port=8123)
+        "binds", agent.call("same_port_probe", ctx=CHILD, paths=[b.path, c.path], port=8123)
     )
     assert r[b.path] is None and r[c.path] is None
     assert r["again_in_first"] == "EADDRINUSE"  # control: same ns still conflicts
@@ -50,7 +50,7 @@ def test_tcp_and_udp_over_veth_reach_the_right_socket(agent, netns, observe):
         "traffic",
         agent.call(
             "veth_traffic_probe",
-            ctx={"fork": 1},
+            ctx=CHILD,
             client_ns=b.path,
             server_ns=c.path,
             server_ip="10.88.0.2",
@@ -66,7 +66,7 @@ def test_concurrent_threads_sockets_land_in_intended_namespace(agent, netns, obs
     spaces = [netns() for _ in range(3)]
     r = agent.call(
         "concurrent_socket_probe",
-        ctx={"fork": 1},
+        ctx=CHILD,
         paths=[s.path for s in spaces],
         threads=8,
         iterations=40,
@@ -91,9 +91,7 @@ def test_new_namespace_loopback_starts_down(agent, netns, observe):
 
 def test_abstract_unix_names_are_per_namespace(agent, netns, observe):
     b, c = netns(), netns()
-    r = observe(
-        "abstract", agent.call("abstract_unix_probe", ctx={"fork": 1}, ns_a=b.path, ns_b=c.path)
-    )
+    r = observe("abstract", agent.call("abstract_unix_probe", ctx=CHILD, ns_a=b.path, ns_b=c.path))
     assert r["connect_same_ns"] is None
     assert r["connect_other_ns"] == "ECONNREFUSED"
     assert r["bind_same_name_other_ns"] is None
@@ -102,7 +100,7 @@ def test_abstract_unix_names_are_per_namespace(agent, netns, observe):
 def test_so_netns_cookie_probe(agent, nsh_kernel, netns, observe):
     """SO_NETNS_COOKIE exists from 5.14: probed, and skipped (not failed) when absent."""
     b = netns()
-    r = agent.call("socketat_probe", ctx={"fork": 1}, paths=[b.path])
+    r = agent.call("socketat_probe", ctx=CHILD, paths=[b.path])
     cookie = observe("cookie", r["sockets"][0]["cookie"])
     need(cookie is not None, f"kernel {nsh_kernel.release} has no SO_NETNS_COOKIE (< 5.14)")
     assert cookie == r["sockets"][0]["reference_cookie"] and cookie > 0

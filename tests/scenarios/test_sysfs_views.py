@@ -2,6 +2,8 @@
 
 import pytest
 
+from harness.agent import CHILD
+
 pytestmark = [pytest.mark.vm, pytest.mark.area("sysfs-views")]
 
 
@@ -10,7 +12,7 @@ def test_fresh_sysfs_lists_exactly_the_namespace_devices(agent, netns, observe, 
     b.sh("ip link add nshd0 type dummy")
     v = observe("views_in_b", b.views())
     iproute = sorted(
-        line.split(":")[1].strip().split("@")[0] for line in b.sh("ip -o link")["out"].splitlines()
+        line.split(":")[1].strip().split("@")[0] for line in b.sh("ip -o link").out.splitlines()
     )
     want = sorted(fresh | {"nshd0"})
     assert v["class_net"] == want  # sysfs (remounted inside B)
@@ -24,7 +26,7 @@ def test_fresh_sysfs_lists_exactly_the_namespace_devices(agent, netns, observe, 
 def test_view_is_fixed_at_mount_not_by_reader(agent, netns, observe, fresh):
     b = netns()
     b.sh("ip link add nshd1 type dummy")
-    r = observe("setns_without_remount", agent.call("setns_view", ctx={"fork": 1}, path=b.path))
+    r = observe("setns_without_remount", agent.call("setns_view", ctx=CHILD, path=b.path))
     # half 1: after setns the caller is in B (netlink and /proc/thread-self/net agree) ...
     assert r["after"]["netns_inode"] == b.inode
     assert sorted(r["after"]["netlink"]) == sorted(fresh | {"nshd1"})
@@ -114,4 +116,4 @@ def test_destroyed_namespace_devices_vanish_from_every_view(agent, netns, observ
     v = agent.call("views")
     for view in ("class_net", "virtual_net", "netlink", "proc_net_dev"):
         assert "nshdv" not in v[view], view
-    assert waited < 10
+    assert waited["waited_s"] < 10

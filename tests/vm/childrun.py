@@ -9,7 +9,6 @@ def child_pytest(d: Path, source: str, kernel: str, accel: str, *extra: str) -> 
     """Write *source* as a test file in *d*; return the command that runs it on *kernel*."""
     d.mkdir(parents=True, exist_ok=True)
     (d / "test_child.py").write_text(source)
-    (d / "conftest.py").write_text('pytest_plugins = ["harness.plugin"]\n')
     return [
         sys.executable,
         "-m",

@@ -8,7 +8,7 @@ import paramiko
 import pytest
 
 from harness.errors import CommandTimeout, GuestDied
-from harness.plugin import STATE
+from harness.plugin import SESSION
 from harness.ssh import HostKeyMismatch, SSHSession
 
 pytestmark = pytest.mark.vm
@@ -87,7 +87,7 @@ def test_password_login_is_refused(vm):
 
 def test_dead_guest_is_reported_and_replaced(request, nsh_kernel):
     """A guest that panics raises GuestDied with console evidence; the next user re-boots."""
-    state = request.config.stash[STATE]
+    state = request.config.stash[SESSION]
     m = state.machine(nsh_kernel)
     boots, old_pid = m.boots, m.qemu.pid
     m.run("echo 1 > /proc/sys/kernel/sysrq")

@@ -129,8 +129,9 @@ def test_patched_tree_goes_to_report_in_one_command(linux_tree, tmp_path, reques
     validate(doc)
     assert res.returncode == 1, res.stdout[-3000:] + res.stderr[-2000:]
     vm = doc["vms"][0]
-    assert linux_tree["tip"] in vm["kernel_identity"] and "config" in vm["kernel_identity"]
-    outcomes = {t["nodeid"].split("::")[-1].split("[")[0]: t for t in doc["tests"]}
+    assert vm["provenance"]["commit"] == linux_tree["tip"] and vm["provenance"]["kind"] == "source"
+    assert linux_tree["tip"][:12] in vm["identity"]
+    outcomes = {t["name"]: t for t in doc["tests"]}
     assert outcomes["test_fresh_sysfs_lists_exactly_the_namespace_devices"]["outcome"] == "passed"
     broken = outcomes[TEST]
     assert broken["outcome"] == "failed" and "EPERM" in broken["message"]
@@ -159,7 +160,7 @@ def test_bisect_finds_the_breaking_commit(linux_tree, tmp_path, request):
     found = json.loads(res.stdout)
     assert found["first_bad"] == linux_tree["bad_commit"]
     assert "demo 2/3" in found["subject"]
-    assert [e["test"].split("::")[-1].split("[")[0] for e in found["evidence"]] == [TEST]
+    assert [e["test"] for e in found["evidence"]] == [TEST]
     assert "EPERM" in found["evidence"][0]["message"]
     assert (
         subprocess.run(

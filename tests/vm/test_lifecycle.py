@@ -77,7 +77,7 @@ def test_signal_leaves_no_qemu(tmp_path, nsh_kernel, request, sig):
     doc = json.loads((tmp_path / "report.json").read_text())
     validate(doc)
     assert doc["run"]["interrupted"] is True and doc["run"]["partial"] is True
-    assert [v["release"] for v in doc["vms"]] == [nsh_kernel.release]
+    assert [v["kernel_key"] for v in doc["vms"]] == [nsh_kernel.key]
 
 
 CRASH_TEST = """
@@ -98,7 +98,7 @@ def test_guest_death_fails_that_test_and_the_next_gets_a_fresh_vm(tmp_path, nsh_
     assert res.returncode == 1, res.stdout[-2000:]
     doc = json.loads((tmp_path / "report.json").read_text())
     validate(doc)
-    tests = {t["nodeid"].split("::")[-1].split("[")[0]: t for t in doc["tests"]}
+    tests = {t["name"]: t for t in doc["tests"]}
     crashed = tests["test_a_crashes"]
     assert crashed["outcome"] == "failed"
     assert "died" in crashed["message"] and "sysrq" in crashed["message"].lower()

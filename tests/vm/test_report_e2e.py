@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.report import validate
-from harness.report_cli import merge, render_html
+from harness.errors import InputError
+from harness.report import Report, validate
+from harness.report.html import render
+from harness.report.merge import merge
 
 from .childrun import child_pytest
 
@@ -34,7 +36,7 @@ def test_warns(agent, vm):
 
 def build_warn_module(kernel, dest: Path) -> Path:
     """Build tests/vm/warnmod for *kernel* against Debian's linux-headers package."""
-    if kernel.origin != "debian":
+    if kernel.provenance.kind != "debian":
         pytest.skip("the WARN module is built against Debian linux-headers packages")
     headers = Path(f"/usr/src/linux-headers-{kernel.release}")
     if not headers.is_dir():
@@ -66,7 +68,7 @@ def build_warn_module(kernel, dest: Path) -> Path:
 
 def child_run(tmp_path: Path, kernel, accel: str, name: str, env: dict) -> dict:
     d = tmp_path / name
-    spec = f"debian:{kernel.package_version}"
+    spec = f"debian:{kernel.provenance.package_version}"
     cmd = child_pytest(d, CHILD, spec, accel, "--junitxml", str(d / "junit.xml"))
     res = subprocess.run(
         cmd, cwd=d, env={**os.environ, **env}, capture_output=True, text=True, timeout=600
@@ -78,7 +80,7 @@ def child_run(tmp_path: Path, kernel, accel: str, name: str, env: dict) -> dict:
 
 
 def by_name(doc: dict) -> dict:
-    return {t["nodeid"].split("::")[-1].split("[")[0]: t for t in doc["tests"]}
+    return {t["name"]: t for t in doc["tests"]}
 
 
 def test_kernel_warning_fails_test_and_diff_names_it(tmp_path, nsh_kernel, request):
@@ -99,7 +101,7 @@ def test_kernel_warning_fails_test_and_diff_names_it(tmp_path, nsh_kernel, reque
     assert "nsh_warn_init" in splat["frames"]
     assert any("WARNING" in line for line in warned["kernel_log"])
     assert warned["reproduce"].startswith(
-        f"nsharness run --kernel debian:{nsh_kernel.package_version}"
+        f"nsharness run --kernel debian:{nsh_kernel.provenance.package_version}"
     )
     assert "-k 'test_warns'" in warned["reproduce"]
     junit = Path(red["_dir"], "junit.xml").read_text()
@@ -114,7 +116,7 @@ def test_kernel_warning_fails_test_and_diff_names_it(tmp_path, nsh_kernel, reque
     assert res.returncode == 1
     d = json.loads(res.stdout)
     assert [r["test"].split("::")[-1] for r in d["regressions"]] == ["test_warns"]
-    assert d["fixes"] == d["new"] == d["vanished"] == []
+    assert d["fixes"] == d["new"] == d["vanished"] == d["changed"] == []
     back = subprocess.run(
         [*cli, f"{red['_dir']}/report.json", f"{green['_dir']}/report.json"],
         capture_output=True,
@@ -124,7 +126,8 @@ def test_kernel_warning_fails_test_and_diff_names_it(tmp_path, nsh_kernel, reque
 
     written = Path(red["_dir"], "report.html").read_text()  # the plugin's own page
     assert "test_warns" in written and "class=failed" in written
-    page = render_html({k: v for k, v in red.items() if not k.startswith("_")})
+    red_report = Report.from_dict({k: v for k, v in red.items() if not k.startswith("_")})
+    page = render(red_report)
     assert "deliberate warning from nsh_warn" in page and "class=failed" in page
-    with pytest.raises(Exception, match="appears in two reports"):
-        merge([red, red])
+    with pytest.raises(InputError, match="in both"):
+        merge([red_report, red_report])

@@ -1,0 +1,176 @@
+"""The fixtures a namespace test uses: `vm`, `guest`, `agent`, `netns`, `nsholder`,
+`observe`, `fresh`. Loaded with the plugin (entry point `nsharness`), so any project
+that installs nsharness can write its own tests with them.
+
+Around every test that uses `agent`: the kernel log is sliced (a WARNING/BUG/refcount
+splat fails the test), the agent's steps are kept for the report, and the initial
+namespaces are compared with their state when the guest was ready (a leftover fails the
+test and is undone, or the guest is replaced, before the next test).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from . import isolation
+from .agent import NsContext
+from .console import find_splats
+from .errors import HarnessError
+from .guestops import Guest
+from .kernel import Kernel
+from .machine import Machine
+from .netns import NetNS, NsHolder, expected_empty_netns
+from .report.collect import EXTRAS
+from .verdict import SetupStepFailed
+
+
+def _session(config: pytest.Config):
+    from .plugin import SESSION
+
+    return config.stash[SESSION]
+
+
+def _extras(request: pytest.FixtureRequest) -> dict:
+    return request.node.stash.setdefault(EXTRAS, {})
+
+
+@pytest.fixture(scope="session")
+def nsh_kernel(request: pytest.FixtureRequest) -> Kernel:
+    """The kernel this test instance runs on (parametrized by --kernel / --kernel-src)."""
+    if not isinstance(request.param, Kernel):
+        pytest.skip("kernels were not resolved (vm tests deselected)")
+    return request.param
+
+
+@pytest.fixture
+def vm(request: pytest.FixtureRequest, nsh_kernel: Kernel) -> Machine:
+    """The booted guest of this test's kernel (shared by the session, replaced when it
+    died or became unusable)."""
+    m = _session(request.config).machine(nsh_kernel)
+    request.node._nsh_machine = m
+    request.node.user_properties += [
+        ("kernel", m.label),
+        ("kernel_key", nsh_kernel.key),
+        ("accel", m.record.accel),
+        ("boot_s", m.record.boot_s),
+    ]
+    return m
+
+
+@pytest.fixture
+def guest(vm: Machine):
+    """The guest's SSH session: run(cmd, timeout=, check=), put(), get()."""
+    return vm.ssh
+
+
+@pytest.fixture
+def observe(request: pytest.FixtureRequest):
+    """observe(key, value): record what the kernel showed, for this test's report record."""
+    store = _extras(request).setdefault("observations", {})
+
+    def record(key: str, value):
+        store[key] = value
+        return value
+
+    return record
+
+
+@pytest.fixture
+def agent(request: pytest.FixtureRequest, vm: Machine) -> Guest:
+    """The guest agent's typed operations (harness.guestops.Guest)."""
+    ag = vm.agent
+    if not hasattr(ag, "baseline"):
+        ag.baseline = ag.call("init_state")
+    ag.take_steps()
+    mark = ag.call("kmsg_mark")
+    yield Guest(ag)
+    extras = _extras(request)
+    extras["steps"] = ag.take_steps()
+    if not vm.usable():
+        extras["error_kind"] = "guest-died" if not vm.alive() else "harness"
+        return
+    lines = ag.call("kmsg_since", seq=mark)
+    ignore = request.config.getoption("splat_ignore") or []
+    splats = [s for s in find_splats(lines) if not any(i in s.headline for i in ignore)]
+    extras["kernel_log"] = lines
+    extras["splats"] = [s.to_dict() for s in splats]
+    leaks = isolation.compare(ag.baseline, ag.call("init_state"))
+    if leaks:
+        extras["leaks"] = leaks.parts
+        after = ag.call("restore_init_state", baseline=ag.baseline)
+        if isolation.compare(ag.baseline, after):
+            ag.broken = f"could not undo what a test left behind: {leaks.describe()}"
+    ag.take_steps()  # the checks above are the harness's, not the test's
+    if splats:
+        s = splats[0]
+        pytest.fail(
+            f"kernel {s.kind} during the test: {s.headline}\n" + "\n".join(s.lines[:40]),
+            pytrace=False,
+        )
+    if leaks:
+        extras["error_kind"] = "leak"
+        pytest.fail(f"the test left state behind in the guest: {leaks.describe()}", pytrace=False)
+
+
+@pytest.fixture
+def netns(request: pytest.FixtureRequest, agent: Guest):
+    """Factory: netns() / netns("name") / netns(anonymous=True) -> NetNS in the guest.
+
+    Teardown releases each namespace and waits (bounded poll) until the kernel really
+    destroyed it; one that outlives its release fails the test."""
+    made: list[NetNS] = []
+    base = f"t{abs(hash(request.node.nodeid)) % 10**6}"
+
+    def make(name: str | None = None, anonymous: bool = False) -> NetNS:
+        ns = NetNS.create(agent, name or f"{base}-{len(made)}", anonymous)
+        made.append(ns)
+        return ns
+
+    yield make
+    problems = []
+    for ns in reversed(made):
+        if not ns.destroyed:
+            try:
+                ns.destroy()
+            except (HarnessError, SetupStepFailed) as e:
+                problems.append(str(e))
+    if problems:
+        pytest.fail("; ".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def nsholder(agent: Guest):
+    """Factory: nsholder(["uts", "ipc"], hostname=...) or nsholder(["mnt"]) -> NsHolder,
+    namespaces of those types kept by a guest process; released after the test."""
+    made: list[NsHolder] = []
+
+    def make(kinds: list[str], hostname: str | None = None) -> NsHolder:
+        h = NsHolder.create(agent, kinds, hostname)
+        made.append(h)
+        return h
+
+    yield make
+    for h in made:
+        if not h.released:
+            h.release()
+
+
+@pytest.fixture
+def fresh(agent: Guest, netns, nsh_kernel: Kernel) -> set[str]:
+    """The devices an empty netns has on this kernel: lo, plus the fallback devices of
+    built-in (or loaded) tunnel drivers. Measured once per boot through sysfs in a
+    throw-away namespace, and checked against what the kernel config and the loaded
+    modules predict — a reference the path under test did not produce."""
+    cached = getattr(agent.agent, "fresh_devices", None)
+    if cached is None:
+        ns = netns()
+        seen = set(agent.class_net(NsContext(net=ns.path, sysfs=True)))
+        loaded = set(agent.call("loaded_modules"))
+        want = expected_empty_netns(nsh_kernel.config, loaded)
+        if seen != want:
+            raise SetupStepFailed(
+                "measuring an empty netns",
+                f"sysfs lists {sorted(seen)}, the config and loaded modules predict {sorted(want)}",
+            )
+        cached = agent.agent.fresh_devices = seen
+    return set(cached)

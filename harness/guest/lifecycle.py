@@ -1,0 +1,347 @@
+"""Guest ops that manage what tests create: network namespaces (named or anonymous),
+holders of other namespace types, and the kernel log around each test."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import nsops
+import rtnl
+from registry import op
+
+NETNS: dict[str, dict] = {}
+
+
+# ------------------------------------------------------------------ netns lifecycle
+
+
+def prepare() -> None:
+    """Set the guest up once, before the baseline of the initial namespaces is taken, so
+    these are not read as a test's leftovers: /run/netns made shared the way `ip netns
+    add` does on first use, and the device drivers the scenarios use loaded (dummy with
+    numdummies=0: loading it on first use would otherwise add a dummy0 to init)."""
+    import subprocess
+
+    _ensure_run_netns()
+    for args in (["dummy", "numdummies=0"], ["-a", "veth", "macvlan"]):
+        subprocess.run(["modprobe", *args], capture_output=True, timeout=60)
+
+
+def _ensure_run_netns() -> None:
+    """Make /run/netns a shared mount point, as `ip netns add` does, so bind mounts made
+    under it propagate to every mount namespace that later copies this one."""
+    os.makedirs(nsops.NETNS_RUN_DIR, exist_ok=True)
+    try:
+        nsops.mount("", nsops.NETNS_RUN_DIR, None, nsops.MS_SHARED | nsops.MS_REC)
+    except OSError:
+        nsops.mount(nsops.NETNS_RUN_DIR, nsops.NETNS_RUN_DIR, None, nsops.MS_BIND | nsops.MS_REC)
+        nsops.mount("", nsops.NETNS_RUN_DIR, None, nsops.MS_SHARED | nsops.MS_REC)
+
+
+def _assign_nsid(fd: int) -> int:
+    with nsops.ipr() as ip:
+        ip.set_netnsid(fd=fd)
+        return ip.get_netnsid(fd=fd)["nsid"]
+
+
+@op
+def netns_create(name: str, anonymous: bool = False) -> dict:
+    """A new netns: named (bind-mounted at /run/netns/NAME, like `ip netns add`) or
+    anonymous (kept alive only by an fd the agent holds)."""
+    r, w = os.pipe()
+    go_r, go_w = os.pipe()
+    path = f"{nsops.NETNS_RUN_DIR}/{name}"
+    if not anonymous:
+        _ensure_run_netns()
+        if os.path.exists(path):
+            raise FileExistsError(17, f"netns {name} exists")
+        os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))
+    pid = os.fork()
+    if pid == 0:  # child: make the netns, pin it, report, wait to be released
+        code = 0
+        try:
+            nsops.unshare(nsops.CLONE["net"])
+            if not anonymous:
+                nsops.mount("/proc/self/ns/net", path, "none", nsops.MS_BIND)
+            os.write(w, b"ok")
+        except BaseException as e:  # noqa: BLE001
+            os.write(w, str(e).encode() or b"error")
+            code = 1
+        os.read(go_r, 1)
+        os._exit(code)
+    os.close(w)
+    msg = os.read(r, 4096).decode()
+    os.close(r)
+    fd = None
+    try:
+        if msg != "ok":
+            raise OSError(f"creating netns {name}: {msg}")
+        fd = os.open(path if not anonymous else f"/proc/{pid}/ns/net", os.O_RDONLY)
+    finally:
+        os.write(go_w, b"x")
+        os.close(go_w)
+        os.close(go_r)
+        os.waitpid(pid, 0)
+        if msg != "ok" and not anonymous:
+            os.unlink(path)
+    nsid = _assign_nsid(fd)
+    st = os.fstat(fd)
+    if anonymous:
+        path = f"/proc/{os.getpid()}/fd/{fd}"
+    else:
+        os.close(fd)
+        fd = None
+    h = {
+        "name": name,
+        "path": path,
+        "inode": st.st_ino,
+        "dev": st.st_dev,
+        "nsid": nsid,
+        "anonymous": anonymous,
+        "fd": fd,
+    }
+    NETNS[name] = h
+    return h
+
+
+@op
+def netns_destroy(name: str, timeout: float = 10.0) -> dict:
+    """Drop what keeps the netns alive, then wait until the kernel really destroyed it,
+    watched two ways: its nsid leaves the id table, and an RTM_DELNSID event arrives.
+    Bounded poll, no fixed sleep."""
+    h = NETNS.pop(name)
+    events = rtnl.nsid_events()
+    try:
+        if h["anonymous"]:
+            os.close(h["fd"])
+        else:
+            nsops.umount2(h["path"], nsops.MNT_DETACH)
+            os.unlink(h["path"])
+        start = time.monotonic()
+        gone = event = False
+        while time.monotonic() - start < timeout:
+            gone = gone or h["nsid"] not in rtnl.nsid_table()
+            event = event or ("del", h["nsid"]) in rtnl.read_nsid_events(events)
+            if gone and event:
+                break
+            time.sleep(0.005)
+        return {
+            "destroyed": gone,
+            "delnsid_event": event,
+            "waited_s": round(time.monotonic() - start, 4),
+        }
+    finally:
+        events.close()
+
+
+@op
+def netns_forget(name: str) -> None:
+    """Drop the agent's record of a netns someone else (e.g. `ip netns del`) released."""
+    h = NETNS.pop(name)
+    if h["fd"] is not None:
+        os.close(h["fd"])
+
+
+@op
+def nsid_alive(nsid: int) -> bool:
+    return nsid in rtnl.nsid_table()
+
+
+@op
+def loaded_modules() -> list[str]:
+    """Modules loaded now (/proc/modules)."""
+    with open("/proc/modules") as f:
+        return sorted(line.split()[0] for line in f)
+
+
+# ------------------------------------------------------------------ other namespaces
+
+HOLDERS: dict[int, tuple[int, int]] = {}
+
+
+@op
+def ns_hold(kinds: list[str], hostname: str | None = None) -> dict:
+    """Namespaces of other types (mnt, uts, ipc...) kept by a waiting process (nsops.hold)."""
+    pid, go_w = nsops.hold(kinds, hostname)
+    HOLDERS[pid] = (pid, go_w)
+    paths = {k: f"/proc/{pid}/ns/{k}" for k in kinds}
+    return {"pid": pid, "paths": paths, "inodes": {k: os.stat(p).st_ino for k, p in paths.items()}}
+
+
+@op
+def ns_release(pid: int) -> bool:
+    return nsops.release(*HOLDERS.pop(pid))
+
+
+# ------------------------------------------------------------------ kernel log
+
+
+@op
+def kmsg_mark() -> int:
+    """The sequence number of the newest kernel log record."""
+    last = -1
+    for seq, _text in _kmsg_records():
+        last = seq
+    return last
+
+
+@op
+def kmsg_since(seq: int) -> list[str]:
+    """Kernel log lines recorded after *seq*, formatted like dmesg ("[  1.234] text")."""
+    return [text for s, text in _kmsg_records() if s > seq]
+
+
+def _kmsg_records():
+    fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        while True:
+            try:
+                rec = os.read(fd, 8192).decode(errors="replace")
+            except BlockingIOError:
+                return
+            except OSError:  # EPIPE: overwritten records; keep reading
+                continue
+            head, _, body = rec.partition(";")
+            fields = head.split(",")
+            seq, usec = int(fields[1]), int(fields[2])
+            lines = body.rstrip("\n").split("\n")
+            text = lines[0]
+            yield seq, f"[{usec // 1000000:5d}.{usec % 1000000:06d}] {text}"
+    finally:
+        os.close(fd)
+
+
+# ------------------------------------------------------------------ the initial namespace's state
+
+
+def _netns_refs() -> dict[int, list[str]]:
+    """Every network namespace something still points at: processes, their open fds, and
+    nsfs bind mounts, as {inode: [who]}."""
+    refs: dict[int, list[str]] = {}
+    me = os.getpid()
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == me:
+            continue
+        try:
+            refs.setdefault(os.stat(f"/proc/{pid}/ns/net").st_ino, []).append(f"pid {pid}")
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if link.startswith("net:["):
+                    refs.setdefault(int(link[5:-1]), []).append(f"fd {fd} of pid {pid}")
+        except OSError:
+            continue
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if fields[3].startswith("net:["):
+                refs.setdefault(int(fields[3][5:-1]), []).append(f"mount {fields[4]}")
+    return refs
+
+
+def _processes() -> list[str]:
+    """User-space processes other than this agent and its own children."""
+    me, out = os.getpid(), []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == me:
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read()
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if not cmd or ppid == me:  # kernel threads have no cmdline; op children are ours
+            continue
+        out.append(cmd[:120])
+    return sorted(out)
+
+
+@op
+def init_state() -> dict:
+    """What a test may leave behind in the initial namespaces, as comparable lists."""
+    with nsops.ipr() as ip:
+        links = sorted(f"{m.get_attr('IFLA_IFNAME')}" for m in ip.get_links())
+        addrs = sorted(
+            f"{m.get_attr('IFA_LABEL') or m['index']} {m.get_attr('IFA_ADDRESS')}/{m['prefixlen']}"
+            for m in ip.get_addr()
+        )
+    nsids = rtnl.nsid_table()
+    with open("/proc/self/mountinfo") as f:
+        mounts = sorted(f"{ln.split()[4]} {ln.split(' - ')[1].split()[0]}" for ln in f)
+    refs = _netns_refs()
+    own = os.stat("/proc/self/ns/net").st_ino
+    held = {h["inode"] for h in NETNS.values()}
+    return {
+        "links": links,
+        "class_net": sorted(os.listdir("/sys/class/net")),
+        "addresses": addrs,
+        "mounts": mounts,
+        "run_netns": sorted(os.listdir(nsops.NETNS_RUN_DIR))
+        if os.path.isdir(nsops.NETNS_RUN_DIR)
+        else [],
+        "netns": sorted(
+            f"net:[{i}] ({', '.join(sorted(w)[:3])})"
+            for i, w in refs.items()
+            if i != own and i not in held
+        ),
+        "nsids": nsids,
+        "processes": _processes(),
+        "hostname": os.uname().nodename,
+        "harness_netns": sorted(NETNS),
+        "holders": sorted(HOLDERS),
+    }
+
+
+@op
+def restore_init_state(baseline: dict) -> dict:
+    """Undo what a test left in the initial namespaces, as far as it can be undone:
+    extra links deleted, extra mounts detached, /run/netns entries removed, stray
+    processes killed. Returns the state afterwards."""
+    import signal
+    import subprocess
+
+    now = init_state()
+    for name in sorted(set(now["links"]) - set(baseline["links"])):
+        subprocess.run(["ip", "link", "del", name], capture_output=True, timeout=10)
+    for entry in reversed(sorted(set(now["mounts"]) - set(baseline["mounts"]))):
+        try:
+            nsops.umount2(entry.rsplit(" ", 1)[0], nsops.MNT_DETACH)
+        except OSError:
+            pass
+    for name in sorted(set(now["run_netns"]) - set(baseline["run_netns"])):
+        path = f"{nsops.NETNS_RUN_DIR}/{name}"
+        try:
+            nsops.umount2(path, nsops.MNT_DETACH)
+        except OSError:
+            pass
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+    extra = set(now["processes"]) - set(baseline["processes"])
+    if extra:
+        me = os.getpid()
+        for pid in os.listdir("/proc"):
+            if pid.isdigit() and int(pid) != me:
+                try:
+                    with open(f"/proc/{pid}/cmdline", "rb") as f:
+                        cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+                    if cmd[:120] in extra:
+                        os.kill(int(pid), signal.SIGKILL)
+                except OSError:
+                    pass
+    if now["hostname"] != baseline["hostname"]:
+        import socket
+
+        socket.sethostname(baseline["hostname"])
+    for name in list(NETNS):
+        if name not in baseline["harness_netns"]:
+            try:
+                netns_destroy(name, timeout=5)
+            except Exception:  # noqa: BLE001 - best effort, the re-check reports it
+                pass
+    time.sleep(0.05)
+    return init_state()

@@ -1,0 +1,14 @@
+"""The one registry of guest operations: a function becomes callable from the host by
+decorating it with @op. The host's typed methods (harness/guestops.py) mirror this
+registry, and a unit test checks the two agree name by name and parameter by parameter."""
+
+from __future__ import annotations
+
+OPS: dict = {}
+
+
+def op(fn):
+    if fn.__name__ in OPS:
+        raise RuntimeError(f"guest op {fn.__name__} registered twice")
+    OPS[fn.__name__] = fn
+    return fn

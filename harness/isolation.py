@@ -1,0 +1,60 @@
+"""No test inherits another's leftovers: the initial namespaces' state is recorded when a
+guest is ready and compared after every test; what a test left behind fails that test
+(as an error naming each leftover) and is undone before the next test — or, if it cannot
+be undone, the guest is replaced."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: The parts of init_state() that a test must leave as it found them.
+CHECKED = (
+    "links",
+    "class_net",
+    "addresses",
+    "mounts",
+    "run_netns",
+    "netns",
+    "nsids",
+    "processes",
+    "hostname",
+    "harness_netns",
+    "holders",
+)
+
+
+@dataclass
+class Leaks:
+    """{part: {"added": [...], "removed": [...]}} for every part that differs."""
+
+    parts: dict[str, dict[str, list]] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.parts)
+
+    def describe(self) -> str:
+        out = []
+        for part, d in self.parts.items():
+            bits = []
+            if d.get("added"):
+                bits.append("left " + ", ".join(map(str, d["added"][:8])))
+            if d.get("removed"):
+                bits.append("removed " + ", ".join(map(str, d["removed"][:8])))
+            out.append(f"{part}: {'; '.join(bits)}")
+        return " | ".join(out)
+
+
+def compare(baseline: dict, now: dict) -> Leaks:
+    leaks = Leaks()
+    for part in CHECKED:
+        b, n = baseline.get(part), now.get(part)
+        if b == n:
+            continue
+        if isinstance(b, list) and isinstance(n, list):
+            added = [x for x in n if x not in b]
+            removed = [x for x in b if x not in n]
+            if added or removed:
+                leaks.parts[part] = {"added": added, "removed": removed}
+        else:
+            leaks.parts[part] = {"added": [n], "removed": [b]}
+    return leaks

@@ -1,0 +1,130 @@
+"""The harness's options, defined once: the pytest plugin and `nsharness run` both read
+this table, so the two can never drift apart again (names, defaults, choices, checks)."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from typing import Any
+
+ACCELS = ("auto", "kvm", "tcg")
+DEFAULT_BOOT_TIMEOUT = 120.0
+DEFAULT_MEMORY_MB = 256
+
+
+def _bounded(kind, lo, hi, what: str):
+    def check(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be a number, not {text!r}") from None
+        if not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"{what} must be between {lo} and {hi}, not {v}")
+        return v
+
+    check.__name__ = what  # argparse names the type in its messages
+    return check
+
+
+@dataclass(frozen=True)
+class Opt:
+    flag: str
+    help: str
+    default: Any = None
+    type: Any = None
+    action: str | None = None
+    choices: tuple[str, ...] | None = None
+    metavar: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def dest(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+    def kwargs(self) -> dict:
+        kw: dict[str, Any] = {"help": self.help, "dest": self.dest}
+        if self.action:
+            kw["action"] = self.action
+        if self.action == "append":
+            kw["default"] = []
+        elif self.action != "store_true":
+            kw["default"] = self.default
+        for k in ("type", "choices", "metavar"):
+            if getattr(self, k) is not None:
+                kw[k] = getattr(self, k)
+        return {**kw, **self.extra}
+
+
+OPTIONS: tuple[Opt, ...] = (
+    Opt(
+        "--kernel",
+        "kernel to test: a bzImage path, a kernel build or package tree, debian:6.1, "
+        "debian:6.12, an exact Debian version (repeatable; default debian:6.12)",
+        action="append",
+        metavar="SPEC",
+    ),
+    Opt(
+        "--kernel-src",
+        "build this kernel source tree (tinyconfig + our fragment) and test it (repeatable)",
+        action="append",
+        metavar="DIR",
+    ),
+    Opt("--modules", "modules tree for a --kernel path (its lib/modules/RELEASE)", metavar="DIR"),
+    Opt(
+        "--accel",
+        "QEMU accelerator (auto: KVM only if a probe guest runs under it)",
+        default="auto",
+        choices=ACCELS,
+    ),
+    Opt(
+        "--vm-memory",
+        "guest memory in MB",
+        default=DEFAULT_MEMORY_MB,
+        type=_bounded(int, 128, 65536, "--vm-memory"),
+        metavar="MB",
+    ),
+    Opt("--vm-smp", "guest CPUs", default=1, type=_bounded(int, 1, 64, "--vm-smp"), metavar="N"),
+    Opt(
+        "--boot-timeout",
+        "seconds from QEMU launch to a working guest",
+        default=DEFAULT_BOOT_TIMEOUT,
+        type=_bounded(float, 1, 3600, "--boot-timeout"),
+        metavar="S",
+    ),
+    Opt("--image", "guest image recipe", default="bookworm", metavar="RECIPE"),
+    Opt("--report", "write the JSON run report here (HTML beside it)", metavar="PATH"),
+    Opt("--keep-console", "keep every boot's serial console log in DIR", metavar="DIR"),
+    Opt(
+        "--splat-ignore",
+        "kernel splats whose headline contains TEXT do not fail tests (repeatable)",
+        action="append",
+        metavar="TEXT",
+    ),
+)
+
+
+def add_to_pytest(parser) -> None:
+    group = parser.getgroup("nsharness", "nsharness: real kernels under QEMU")
+    for o in OPTIONS:
+        group.addoption(o.flag, **o.kwargs())
+
+
+def add_to_argparse(parser: argparse.ArgumentParser, only: tuple[str, ...] | None = None) -> None:
+    for o in OPTIONS:
+        if only is None or o.flag in only:
+            parser.add_argument(o.flag, **o.kwargs())
+
+
+def to_pytest_args(ns: argparse.Namespace) -> list[str]:
+    """The pytest command-line flags that reproduce the shared options parsed by argparse."""
+    out: list[str] = []
+    for o in OPTIONS:
+        v = getattr(ns, o.dest, None)
+        if o.action == "append":
+            for item in v or []:
+                out += [o.flag, str(item)]
+        elif o.action == "store_true":
+            out += [o.flag] if v else []
+        elif v is not None and v != o.default:
+            out += [o.flag, str(v)]
+    return out

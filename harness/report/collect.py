@@ -1,0 +1,244 @@
+"""Collecting a pytest run into a Report: one record per test, written as the run goes.
+
+Registered by the main plugin as its own plugin object. The report file is written at
+session start (so an unwritable destination fails before anything ran), refreshed as
+tests finish (so a crash or SIGKILL leaves a partial report), and completed at the end.
+Under pytest-xdist each worker writes a part; the controller merges them with the same
+merge `nsharness report merge` uses.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ..errors import InputError
+from .html import render
+from .merge import merge
+from .model import Report, RunInfo, TestRecord, now
+from .terminal import print_summary
+
+#: What the fixtures learnt about a test, for its record (observations, kernel log, steps).
+EXTRAS = pytest.StashKey[dict]()
+FLUSH_EVERY_S = 2.0
+
+
+def test_identity(item: pytest.Item, kernel_label: str | None) -> tuple[str, dict[str, str]]:
+    """(test_id, params): the node id without the kernel's part of the brackets, and the
+    other parameters by name, so variants stay distinct across kernels and runs."""
+    cs = getattr(item, "callspec", None)
+    base = item.nodeid.split("[", 1)[0]
+    if cs is None:
+        return item.nodeid, {}
+    params = {k: _param_text(v) for k, v in cs.params.items() if k != "nsh_kernel"}
+    ident = cs.id
+    if kernel_label and "nsh_kernel" in cs.params:
+        for cand in (f"-{kernel_label}", f"{kernel_label}-", kernel_label):
+            if cand in ident:
+                ident = ident.replace(cand, "", 1)
+                break
+    return (f"{base}[{ident}]" if ident else base), params
+
+
+def _param_text(v) -> str:
+    return v if isinstance(v, str) else getattr(v, "__name__", None) or repr(v)[:80]
+
+
+def reproduce_line(kernel, name: str) -> str:
+    """One command that re-runs test *name* on exactly this kernel build."""
+    p = kernel.provenance
+    if p.kind == "debian":
+        return f"nsharness run --kernel debian:{p.package_version} -k '{name}'"
+    if p.kind == "source":
+        state = f"commit {p.commit}{' (dirty)' if p.dirty else ''}" if p.commit else "no git"
+        return f"nsharness run --kernel-src {p.tree} -k '{name}'  # {state}, kernel {kernel.key}"
+    mods = f" --modules {kernel.modules}" if kernel.modules else ""
+    return f"nsharness run --kernel {kernel.image}{mods} -k '{name}'  # kernel {kernel.key}"
+
+
+def _message(call: pytest.CallInfo, rep: pytest.TestReport) -> tuple[str, str | None]:
+    """The record's message — the exception's own first line (a behaviour named, both
+    sides shown) before pytest's source dump — and the error kind it implies."""
+    from ..agent import GuestOpError
+    from ..errors import GuestDied, HarnessError
+    from ..verdict import SetupStepFailed
+
+    text = str(rep.longrepr)[-3000:]
+    exc = call.excinfo.value if call.excinfo else None
+    if exc is None:
+        return text, None
+    head = str(exc).strip() or type(exc).__name__
+    kind: str | None = None
+    if isinstance(exc, SetupStepFailed):
+        kind = "setup-step"
+    elif isinstance(exc, GuestDied):
+        kind = "guest-died"
+    elif isinstance(exc, GuestOpError):
+        kind = "probe"
+    elif isinstance(exc, HarnessError):
+        kind = "harness"
+    elif not isinstance(exc, (AssertionError, pytest.fail.Exception)):
+        kind = "crash"
+    if head in text[:400]:
+        return text, kind
+    return f"{head}\n\n{text}", kind
+
+
+class ReportCollector:
+    """The pytest plugin object that turns test phases into TestRecords."""
+
+    def __init__(self, config: pytest.Config, vm_records, kernel_of):
+        self.config = config
+        self.path = (
+            Path(config.getoption("report")).resolve() if config.getoption("report") else None
+        )
+        self.vm_records = vm_records  # () -> list[VmRecord]
+        self.kernel_of = kernel_of  # item -> (Kernel | None, label | None)
+        self.records: dict[str, TestRecord] = {}
+        self.run = RunInfo.begin(sys.argv, "")
+        self.final: Report | None = None
+        self._flushed = 0.0
+        wi = getattr(config, "workerinput", None)
+        self.worker = wi.get("workerid") if wi else None
+
+    # ----------------------------------------------------------------- destinations
+    @property
+    def parts(self) -> Path | None:
+        return self.path.with_name(self.path.name + ".parts") if self.path else None
+
+    def _target(self) -> Path | None:
+        if self.path is None:
+            return None
+        return self.parts / f"{self.worker}.json" if self.worker else self.path
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        from ..qemu import qemu_version
+
+        self.run.qemu_version = qemu_version()
+        if self.path is None:
+            return
+        if self.path.is_dir():
+            raise pytest.UsageError(f"--report {self.path} is a directory; give a file name")
+        if self.path.suffix == ".html":
+            raise pytest.UsageError(f"--report {self.path}: the JSON report cannot be .html")
+        if not self.worker and self.parts.is_dir():  # an earlier run's leftovers
+            for stale in self.parts.glob("*.json"):
+                stale.unlink()
+        try:
+            self.flush(force=True)
+        except (OSError, InputError) as e:
+            raise pytest.UsageError(f"cannot write the report at {self.path}: {e}") from None
+
+    def report(self) -> Report:
+        return Report(self.run, self.vm_records(), list(self.records.values()))
+
+    def flush(self, force: bool = False) -> None:
+        target = self._target()
+        if target is None or (not force and time.monotonic() - self._flushed < FLUSH_EVERY_S):
+            return
+        self.run.partial = True  # until the session ends cleanly
+        self.report().write(target)
+        self._flushed = time.monotonic()
+
+    # ----------------------------------------------------------------- per test
+    def record_for(self, item: pytest.Item) -> TestRecord:
+        rec = self.records.get(item.nodeid)
+        if rec is None:
+            kernel, label = self.kernel_of(item)
+            test_id, params = test_identity(item, label)
+            area = item.get_closest_marker("area")
+            behaviours = [str(b) for m in item.iter_markers("behaviour") for b in m.args]
+            rec = self.records[item.nodeid] = TestRecord(
+                test_id=test_id,
+                nodeid=item.nodeid,
+                name=getattr(item, "originalname", item.name),
+                kernel=label,
+                kernel_key=kernel.key if kernel else None,
+                outcome="passed",
+                area=area.args[0] if area and area.args else None,
+                params=params,
+                behaviours=sorted(set(behaviours), key=lambda b: (len(b), b)),
+            )
+        return rec
+
+    @pytest.hookimpl(hookwrapper=True, tryfirst=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
+        outcome = yield
+        rep = outcome.get_result()
+        rec = self.record_for(item)
+        rec.duration_s = round(rec.duration_s + rep.duration, 3)
+        if rep.skipped and rec.outcome == "passed":
+            rec.outcome = "skipped"
+            lr = rep.longrepr
+            rec.skip_reason = lr[2] if isinstance(lr, tuple) else str(lr)
+        elif rep.failed:
+            message, kind = _message(call, rep)
+            extras = item.stash.get(EXTRAS, {})
+            if extras.get("error_kind") == "guest-died":
+                kind = "guest-died"
+            if rep.when == "call":
+                rec.outcome = "error" if kind in ("setup-step", "harness", "crash") else "failed"
+            elif extras.get("splats") and rep.when == "teardown":
+                rec.outcome = "failed"  # the kernel complained during the test
+            elif rec.outcome != "failed":
+                rec.outcome = "error"
+            rec.error_kind = rec.error_kind or extras.get("error_kind") or kind
+            rec.message = f"{rec.message}\n{message}" if rec.message else message
+            machine = getattr(item, "_nsh_machine", None)
+            if machine is not None:
+                rec.console_tail = machine.console_tail(40)
+            kernel, _ = self.kernel_of(item)
+            if kernel is not None:
+                rec.reproduce = reproduce_line(kernel, rec.name)
+        if rep.when == "teardown":
+            extras = item.stash.get(EXTRAS, {})
+            for k in ("observations", "kernel_log", "splats", "steps", "leaks"):
+                if k in extras:
+                    setattr(rec, k, extras[k])
+            self.flush()
+
+    # ----------------------------------------------------------------- end of session
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        self.run.end = now()
+        self.run.exit_status = int(exitstatus)
+        self.run.interrupted = int(exitstatus) == int(pytest.ExitCode.INTERRUPTED)
+        vms = self.vm_records()
+        self.run.partial = (
+            self.run.interrupted or bool(self.run.error) or any(v.boot_error for v in vms)
+        )
+        report = Report(self.run, vms, list(self.records.values()))
+        target = self._target()
+        if target is None:
+            self.final = report
+            return
+        if self.worker:
+            report.write(target)
+            return
+        if self.parts.is_dir():
+            parts = [Report.load(f) for f in sorted(self.parts.glob("*.json"))]
+            if parts:
+                merged = merge([report, *parts])
+                merged.run = self.run
+                merged.run.partial = self.run.partial or any(p.run.partial for p in parts)
+                report = merged
+            for f in self.parts.glob("*.json"):
+                f.unlink()
+            self.parts.rmdir()
+        report.write(self.path)
+        self.path.with_suffix(".html").write_text(render(report))
+        self.final = report
+
+    def pytest_terminal_summary(self, terminalreporter, exitstatus, config) -> None:
+        rep = self.final
+        if rep is None or self.path is None or (not rep.tests and not rep.run.error):
+            return
+        paths = [str(self.path), str(self.path.with_suffix(".html"))]
+        junit = config.getoption("xmlpath", None)
+        if junit:
+            paths.append(str(Path(junit).resolve()))
+        print_summary(rep, paths, file=terminalreporter._tw._file)

@@ -1,0 +1,62 @@
+"""How a scenario says what it saw: a broken behaviour named with both sides, or a setup
+step that failed (which is not a verdict on the behaviour under test).
+
+A failure must read like "setns(net fd, CLONE_NEWUTS) succeeded; expected EINVAL (nstype
+must match the namespace)" — the reader learns which behaviour broke without opening the
+test. The report puts this line first, before pytest's source dump.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class BehaviourChanged(AssertionError):
+    """The kernel did not behave as the catalogue says (a real verdict)."""
+
+
+class SetupStepFailed(Exception):
+    """A step that only prepares the scene failed: the test could not observe anything."""
+
+    def __init__(self, step: str, detail: str):
+        self.step, self.detail = step, detail
+        super().__init__(f"setup step failed: {step}: {detail}")
+
+
+def show(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, (set, frozenset)):
+        return "{" + ", ".join(sorted(map(str, value))) + "}"
+    return repr(value) if not isinstance(value, str) else value
+
+
+def check(ok: bool, message: str) -> None:
+    """Fail with *message* (which names the behaviour and both sides) unless *ok*."""
+    if not ok:
+        raise BehaviourChanged(message)
+
+
+def expect(observed: Any, expected: Any, *, what: str, why: str) -> None:
+    """`what` gave `observed`; the catalogue says `expected` because `why`."""
+    if observed != expected:
+        raise BehaviourChanged(f"{what} gave {show(observed)}; expected {show(expected)} ({why})")
+
+
+def expect_errno(errno: str | None, expected: str | None, *, call: str, why: str) -> None:
+    """For a call that returns an errno name (None = success)."""
+    if errno == expected:
+        return
+    got = "succeeded" if errno is None else f"failed with {errno}"
+    want = "success" if expected is None else expected
+    raise BehaviourChanged(f"{call} {got}; expected {want} ({why})")
+
+
+def expect_in(item: Any, collection, *, where: str, why: str) -> None:
+    if item not in collection:
+        raise BehaviourChanged(f"{item} is missing from {where} ({show(set(collection))}) ({why})")
+
+
+def expect_not_in(item: Any, collection, *, where: str, why: str) -> None:
+    if item in collection:
+        raise BehaviourChanged(f"{item} is still in {where} ({why})")
