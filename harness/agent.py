@@ -1,8 +1,10 @@
-"""Host side of the guest agent: push the guest code, start it once, call operations.
+"""Host side of the guest agent: one long-lived guest Python, started by the guest's own
+init, answering operations over a virtio-serial port.
 
-A call is one JSON line each way on an open SSH channel (~20 ms under TCG), where a
-fresh `ssh exec python3 ...` would cost ~0.3 s plus ~2 s to import pyroute2. Every call
-is logged with its host and guest durations and kept as a step of the current test.
+A call is one JSON line each way (~20 ms under TCG), where a fresh `ssh exec python3 ...`
+would cost ~0.3 s plus ~2 s to import pyroute2; and a guest restored from a snapshot is
+ready as soon as the port reconnects — no SSH handshake on that path. Every call is
+logged with its host and guest durations and kept as a step of the current test.
 After a call times out the stream can no longer be trusted (the late answer would be read
 as the next call's), so the agent is marked broken and its VM gets replaced.
 """
@@ -12,13 +14,13 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import os
+import socket
 import time
 from dataclasses import asdict, dataclass, field
 
 from .errors import CommandTimeout, GuestDied, HarnessError
-from .resources import guest_code
 
-REMOTE_DIR = "/run/nsh"
 MAX_STEPS = 300
 
 
@@ -68,6 +70,9 @@ class Step:
 
 @dataclass
 class Agent:
+    """The host end of the guest agent's virtio-serial port (a Unix socket of QEMU's in the
+    VM's private directory: only this user can reach it, like the QMP socket)."""
+
     machine: object  # harness.machine.Machine (kept loose: no import cycle)
     info: dict = field(default_factory=dict)
     calls: int = 0
@@ -76,56 +81,67 @@ class Agent:
 
     def __post_init__(self):
         self.log = logging.getLogger(f"nsharness.vm.{self.machine.label}.agent")
-        start = time.monotonic()
-        ssh = self.machine.ssh
-        ssh.run(f"mkdir -p {REMOTE_DIR}", check=True)
-        for f in sorted(guest_code().glob("*.py")):
-            ssh.put(f, f"{REMOTE_DIR}/{f.name}")
-        self._chan = ssh.open_channel(f"cd {REMOTE_DIR} && exec python3 -u agent.py")
-        self._out = self._chan.makefile("rb")
         self._ids = itertools.count(1)
-        self._chan.settimeout(120)
-        self.info = self._read_line("agent start")
-        if not self.info.get("ready"):
-            raise HarnessError(f"guest agent did not start: {self.info}")
-        self.log.info(
-            "guest agent ready in %.2f s (pyroute2 %s imported in %.2f s in the guest)",
-            time.monotonic() - start,
-            self.info.get("pyroute2"),
-            self.info.get("import_s", 0),
-        )
+        self._sock: socket.socket | None = None
+        self._buf = b""
 
-    def _read_line(self, what: str) -> dict:
-        try:
-            line = self._out.readline()
-        except TimeoutError as e:
-            raise CommandTimeout(f"guest agent: no answer to {what}") from e
-        if not line:
-            err = (
-                self._chan.recv_stderr(65536).decode(errors="replace")
-                if self._chan.recv_stderr_ready()
-                else ""
-            )
-            self.machine._raise_if_dead()
-            raise HarnessError(f"guest agent exited during {what}: {err.strip()[-500:]}")
+    def connect(self, timeout: float) -> dict:
+        """Connect and say hello (the host's clock and fresh randomness), waiting up to
+        *timeout* for the agent — during a cold boot it is still starting — while the
+        guest's console is watched for a crash."""
+        start = time.monotonic()
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._sock.connect(str(self.machine.qemu.agent_path))
+        seed = os.urandom(32).hex()
+        self.info = self.call("hello", wait=timeout, time_ns=time.time_ns(), seed=seed)
+        self.log.info(
+            "guest agent answered in %.2f s (%s ops, its start took %.2f s in the guest)",
+            time.monotonic() - start,
+            self.info.get("ops"),
+            self.info.get("start_s", 0),
+        )
+        return self.info
+
+    def _send(self, data: bytes) -> None:
+        self._sock.settimeout(10)
+        self._sock.sendall(data)
+
+    def _read_line(self, what: str, timeout: float) -> dict:
+        """One JSON line; while waiting, a dead guest ends the wait with GuestDied."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise CommandTimeout(f"guest agent: no answer to {what} within {timeout:g} s")
+            self._sock.settimeout(min(left, 0.25))
+            try:
+                chunk = self._sock.recv(1 << 16)
+            except TimeoutError:
+                self.machine._raise_if_dead(grace=0)
+                continue
+            if not chunk:
+                self.machine._raise_if_dead()
+                raise HarnessError(f"guest agent connection closed during {what}")
+            self._buf += chunk
+        line, self._buf = self._buf.split(b"\n", 1)
         return json.loads(line)
 
-    def call(self, op: str, *, ctx: NsContext | None = None, timeout: float = 60.0, **args):
-        """Run guest operation *op* (in a child that entered *ctx*, if given)."""
+    def call(self, op: str, *, ctx: NsContext | None = None, wait: float = 60.0, **args):
+        """Run guest operation *op* (in a child that entered *ctx*, if given), waiting at
+        most *wait* seconds for its answer (args are the op's own, `timeout` included)."""
         if self.broken:
             raise GuestDied(f"guest agent unusable: {self.broken}")
         rid = next(self._ids)
         wire = ctx.wire() if ctx is not None else None
         req = {"id": rid, "op": op, "args": args, "ctx": wire, "fork": ctx is not None}
         start = time.monotonic()
-        self._chan.settimeout(timeout)
         try:
-            self._chan.sendall((json.dumps(req) + "\n").encode())
-            resp = self._read_line(op)
+            self._send((json.dumps(req) + "\n").encode())
+            resp = self._read_line(op, wait)
         except CommandTimeout:
-            self.broken = f"op {op} timed out after {timeout:g} s"
+            self.broken = f"op {op} timed out after {wait:g} s"
             self._step(op, wire, args, start, None, False, self.broken)
-            raise CommandTimeout(f"guest op {op} timed out after {timeout:g} s") from None
+            raise CommandTimeout(f"guest op {op} timed out after {wait:g} s") from None
         except (OSError, HarnessError) as e:
             self.broken = f"op {op}: {e}"
             self._step(op, wire, args, start, None, False, str(e)[:200])
@@ -161,7 +177,6 @@ class Agent:
         return out
 
     def close(self) -> None:
-        try:
-            self._chan.close()
-        except Exception:  # noqa: BLE001 - the guest may be gone
-            pass
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None

@@ -24,10 +24,10 @@ from .errors import KernelError
 from .image import make_ext4
 from .kernel import Kernel
 from .keys import Keys
-from .resources import vm_images
+from .resources import guest_code, vm_images
 
 #: Drivers the guest needs before its root filesystem exists.
-BOOT_MODULES = ("virtio_pci", "virtio_blk", "virtio_net")
+BOOT_MODULES = ("virtio_pci", "virtio_blk", "virtio_net", "virtio_console")
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
 D755, F755, F644, F600 = (
     stat.S_IFDIR | 0o755,
@@ -75,23 +75,26 @@ def build_initrd(modules: dict[str, bytes], has_modules_disk: bool) -> bytes:
     return cpio(entries)
 
 
-def keys_cpio(keys: Keys) -> bytes:
-    """The per-installation part: the client's public key and the guest's host key."""
-    return cpio(
-        [
-            ("keys", D755, b""),
-            ("keys/authorized_keys", F600, (keys.client.public_line + "\n").encode()),
-            ("keys/host_key", F600, keys.dropbear_host_key()),
-        ]
-    )
+def private_cpio(keys: Keys) -> bytes:
+    """The per-installation part: the client's public key, the guest's host key, and the
+    guest agent's code (so a harness change never needs a new image or cached initrd)."""
+    entries = [
+        ("keys", D755, b""),
+        ("keys/authorized_keys", F600, (keys.client.public_line + "\n").encode()),
+        ("keys/host_key", F600, keys.dropbear_host_key()),
+        ("agent", D755, b""),
+    ]
+    for f in sorted(guest_code().glob("*.py")):
+        entries.append((f"agent/{f.name}", F644, f.read_bytes()))
+    return cpio(entries)
 
 
 def initrd_with_keys(files: BootFiles, keys: Keys, dest: Path) -> Path:
-    """The initrd a boot uses: the cached archive followed by the keys archive (the kernel
-    unpacks concatenated cpio archives in order), written into the VM's private dir."""
+    """The initrd a boot uses: the cached archive followed by the private archive (the
+    kernel unpacks concatenated cpio archives in order), in the VM's private directory."""
     with atomic_file(dest, mode=0o600) as tmp, open(tmp, "wb") as out:
         out.write(files.initrd.read_bytes())
-        out.write(keys_cpio(keys))
+        out.write(private_cpio(keys))
     return dest
 
 

@@ -119,7 +119,8 @@ def cmd_shell(args: argparse.Namespace) -> int:
     )
     with Machine(k, image.ensure(args.image), installation_keys(), opts) as m:
         print(
-            f"nsharness: {k.release} up in {m.record.ssh_s:.1f}s ({m.record.accel}); "
+            f"nsharness: {k.release} ready in {m.record.ready_s:.1f}s ({m.record.mode}, "
+            f"{m.record.accel}); "
             f"console log {m.record.console_log}; exit the shell to power off",
             file=sys.stderr,
         )

@@ -27,6 +27,7 @@ REQUIRED_OPTIONS: tuple[str, ...] = (
     "VIRTIO_PCI",
     "VIRTIO_NET",
     "VIRTIO_BLK",
+    "VIRTIO_CONSOLE",
     "EXT4_FS",
     "SERIAL_8250_CONSOLE",
 )

@@ -8,15 +8,18 @@ needs to say about the boot (accel and why, phase times, console).
 from __future__ import annotations
 
 import logging
+import shlex
 import shutil
+import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import bootfiles
+from . import bootfiles, snapshot
 from .accel import Accel
 from .errors import BootError, CommandFailed, GuestDied, HarnessError
+from .fingerprint import file_hash
 from .image import Image
 from .kernel import Kernel
 from .keys import Keys
@@ -46,22 +49,26 @@ class MachineOptions:
     fast_boot: bool = True
     console_dir: Path | None = None  # keep console logs here (else in the VM's private dir)
     label: str | None = None  # how logs and file names call this kernel (default: release)
+    snapshots: bool = True  # restore a saved ready guest instead of booting, when one fits
 
 
 @dataclass
 class BootRecord:
-    """What a report says about one boot."""
+    """What a report says about one start of the guest (a cold boot or a restore)."""
 
     release: str
     accel: str
     accel_reason: str
-    boot_s: float  # launch -> SSH server listening
-    ssh_s: float  # launch -> first command answered
+    mode: str  # "cold" | "restored"
+    ready_s: float  # launch -> first guest op answered
     console_log: str
     cmdline: str
     pid: int | None
     boots: int = 1
+    restores: int = 0
     phases: dict[str, float] = field(default_factory=dict)
+    snapshot: str | None = None
+    snapshot_note: str | None = None  # why no snapshot was used, when none was
 
 
 def cmdline(opts: MachineOptions) -> str:
@@ -70,7 +77,8 @@ def cmdline(opts: MachineOptions) -> str:
 
 
 class Machine:
-    """A booted guest: run commands, move files, read its console, stop it."""
+    """A running guest: call its agent, run commands over SSH, move files, read its
+    console, stop it. Started by a cold boot or by restoring a saved ready guest."""
 
     def __init__(self, kernel: Kernel, image: Image, keys: Keys, opts: MachineOptions):
         self.kernel, self.image, self.keys, self.opts = kernel, image, keys, opts
@@ -78,110 +86,250 @@ class Machine:
         self.log = logging.getLogger(f"nsharness.vm.{self.label}")
         self.workdir = Path(tempfile.mkdtemp(prefix="nsh-vm-"))
         self.qemu: Qemu | None = None
-        self.ssh: SSHSession | None = None
         self.record: BootRecord | None = None
-        self.boots = 0
+        self.boots = self.restores = 0
+        self._ssh: SSHSession | None = None
         self._agent = None
+        self._starts = 0
+        self.starts: list[dict] = []  # every start: how, how long, why
+        self._why = "first use"
+        self._reset: str | None = None
 
     # ------------------------------------------------------------ lifecycle
-    def start(self) -> Machine:
+    def _config(self, initrd: Path, overlay: Path, incoming: Path | None = None) -> QemuConfig:
         files = bootfiles.ensure(self.kernel)
-        initrd = bootfiles.initrd_with_keys(files, self.keys, self.workdir / "initrd.cpio")
-        line = cmdline(self.opts)
-        cfg = QemuConfig(
+        return QemuConfig(
             kernel=files.kernel,
             initrd=initrd,
-            append=line,
-            root_disk=self.image.path,
+            append=cmdline(self.opts),
+            root_disk=overlay,
             modules_disk=files.modules_disk,
             accel=self.opts.accel,
             memory_mb=self.opts.memory_mb,
             smp=self.opts.smp,
+            incoming=incoming,
         )
-        self.boots += 1
+
+    def _snapshot_key(self, cfg: QemuConfig) -> str:
+        boot = bootfiles.ensure(self.kernel).key  # kernel identity: vmlinux, modules, init
+        ids = {
+            str(cfg.kernel): f"kernel:{boot}",
+            str(cfg.initrd): f"initrd:{file_hash(cfg.initrd)}",  # keys + agent code
+            "image": f"image:{self.image.hash}",
+        }
+        if cfg.modules_disk:
+            ids[str(cfg.modules_disk)] = f"modules:{boot}"
+        return snapshot.key_for(cfg.machine_args(), ids)
+
+    def _launch(self, cfg: QemuConfig) -> None:
+        self._starts += 1
         console_dir = self.opts.console_dir or self.workdir
         console_dir.mkdir(parents=True, exist_ok=True)
-        name = f"console-{self.label}-{self.boots}-{self.workdir.name[7:]}.log"
+        name = f"console-{self.label}-{self._starts}-{self.workdir.name[7:]}.log"
         self.qemu = Qemu(cfg, self.workdir, console_dir / name.replace("/", "_"))
-        self.log.info("booting %s (%s, boot %d)", self.kernel.identity, cfg.accel.name, self.boots)
         self.qemu.start()
+
+    def start(self, why: str = "first use") -> Machine:
+        """Restore the saved ready guest if one fits, else boot (and save one)."""
+        self._why, self._reset = why, None
+        files = bootfiles.ensure(self.kernel)
+        initrd = bootfiles.initrd_with_keys(files, self.keys, self.workdir / "initrd.cpio")
+        cfg = self._config(initrd, self.workdir / "root.qcow2")
+        key = self._snapshot_key(cfg)
+        note = None
+        if self.opts.snapshots:
+            snap = snapshot.find(key)
+            if snap is not None:
+                try:
+                    return self._restore(snap)
+                except HarnessError as e:
+                    note = f"snapshot {key} failed to restore, discarded: {str(e)[:200]}"
+                    self.log.warning(note)
+                    self.stop()
+                    snapshot.discard(snap)
+            else:
+                note = f"no snapshot {key} yet: cold boot, then saved"
+        else:
+            note = "snapshots disabled (--no-snapshot)"
+        self._cold(cfg)
+        if self.opts.snapshots and note and note.startswith("no snapshot"):
+            try:
+                snap = self._save(key)
+                return self._restore(snap, note="saved after this cold boot")
+            except HarnessError as e:
+                note = f"could not save a snapshot: {str(e)[:200]}"
+                self.log.warning(note)
+                if not self.usable():
+                    self.stop()
+                    self._cold(cfg)
+        self.record.snapshot_note = note
+        return self
+
+    def _cold(self, cfg: QemuConfig) -> None:
+        _overlay(self.image.path, "raw", cfg.root_disk)
+        self.boots += 1
+        self.log.info("booting %s (%s, boot %d)", self.kernel.identity, cfg.accel.name, self.boots)
+        self._launch(cfg)
         phases: dict[str, float] = {}
         try:
             phases["init"] = self.qemu.wait_for(STAGE1, self.opts.boot_timeout)
             self.log.info("kernel reached the initrd's init at %.2f s", phases["init"])
-            phases["sshd"] = self.qemu.wait_for(READY, self.opts.boot_timeout)
-            self.log.info("guest SSH server listening at %.2f s", phases["sshd"])
-            remaining = max(5.0, self.opts.boot_timeout - phases["sshd"])
-            self.ssh = SSHSession.connect(
-                self.qemu.ssh_port,
-                host_key=self.keys.host_pkey_public(),
-                client_key=self.keys.client.pkey(),
-                timeout=remaining,
-                alive=self.qemu.alive,
-                log=self.log,
-            )
-            phases["ssh"] = self.qemu.elapsed()
-            self.log.info("SSH session up (host key pinned) at %.2f s", phases["ssh"])
-            self.ssh.run("true", timeout=30, check=True)
+            self._connect_agent(phases)
         except BaseException as e:
-            tail = self.qemu.console.evidence()
-            self.stop()
-            if isinstance(e, HarnessError) and not isinstance(e, BootError):
-                raise BootError(f"{e}\n{tail}") from e
-            raise
-        phases["first_command"] = self.qemu.elapsed()
-        self.log.info("first guest command answered at %.2f s", phases["first_command"])
+            self._failed(e)
+        self._record("cold", phases)
+
+    def _restore(self, snap: snapshot.Snapshot, note: str | None = None) -> Machine:
+        """A new QEMU loading the saved state, on a fresh disk layer over the saved one."""
+        self.stop()
+        overlay = self.workdir / f"root-{self._starts + 1}.qcow2"
+        _overlay(snap.disk, "qcow2", overlay)
+        cfg = self._config(snap.initrd, overlay, incoming=snap.state)
+        self.restores += 1
+        self.log.info("restoring %s from snapshot %s", self.label, snap.key)
+        self._launch(cfg)
+        phases: dict[str, float] = {}
+        try:
+            self.qemu.wait_qmp(self.opts.boot_timeout)
+            deadline = time.monotonic() + self.opts.boot_timeout
+            while self.qemu.status() == "inmigrate":
+                if time.monotonic() > deadline or not self.qemu.alive():
+                    raise BootError(f"snapshot did not load: {self.qemu.stderr()[-300:]}")
+                time.sleep(0.005)
+            phases["loaded"] = self.qemu.elapsed()
+            self.qemu.qmp("cont")
+            self._connect_agent(phases, timeout=30)
+        except BaseException as e:
+            self._failed(e)
+        self._record("restored", phases, snap.key)
+        self.record.snapshot_note = note
+        return self
+
+    def _save(self, key: str) -> snapshot.Snapshot:
+        """Pause the ready guest and write its state; the disk layer goes with it."""
+        start = time.monotonic()
+        self._close_channels()
+        state = self.workdir / "state.mig"
+        self.qemu.qmp("stop")
+        self.qemu.qmp("migrate", uri=f"exec:cat > {shlex.quote(str(state))}")
+        while True:
+            st = self.qemu.qmp("query-migrate").get("status")
+            if st == "completed":
+                break
+            if st in ("failed", "cancelled") or not self.qemu.alive():
+                raise HarnessError(f"saving the guest failed (migration {st})")
+            time.sleep(0.01)
+        disk = Path(self.qemu.cfg.root_disk)
+        self.qemu.stop()
+        snap = snapshot.store(
+            key,
+            state,
+            disk,
+            self.qemu.cfg.initrd,
+            {"kernel": self.kernel.identity, "image": self.image.hash, "label": self.label},
+        )
+        self.log.info("saved snapshot %s in %.2f s", key, time.monotonic() - start)
+        return snap
+
+    def _connect_agent(self, phases: dict[str, float], timeout: float | None = None) -> None:
+        from .agent import Agent
+
+        self._agent = Agent(self)
+        left = (timeout or self.opts.boot_timeout) - self.qemu.elapsed()
+        self._agent.connect(max(5.0, left))
+        phases["ready"] = self.qemu.elapsed()
+        self.log.info("guest ready (agent answered) at %.2f s", phases["ready"])
+
+    def _failed(self, e: BaseException) -> None:
+        tail = self.qemu.console.evidence() if self.qemu else ""
+        self.stop()
+        if isinstance(e, HarnessError) and not isinstance(e, BootError):
+            raise BootError(f"{e}\n{tail}") from e
+        raise e
+
+    def _record(self, mode: str, phases: dict[str, float], snap: str | None = None) -> None:
         self.record = BootRecord(
             release=self.kernel.release,
             accel=self.opts.accel.name,
             accel_reason=self.opts.accel.reason,
-            boot_s=round(phases["sshd"], 3),
-            ssh_s=round(phases["first_command"], 3),
+            mode=mode,
+            ready_s=round(phases["ready"], 3),
             console_log=str(self.qemu.console.path),
-            cmdline=line,
+            cmdline=self.qemu.cfg.append,
             pid=self.qemu.pid,
             boots=self.boots,
+            restores=self.restores,
             phases={k: round(v, 3) for k, v in phases.items()},
+            snapshot=snap,
         )
-        return self
+        self.starts.append({"mode": mode, "ready_s": self.record.ready_s, "why": self._why})
 
     @property
     def agent(self):
-        """The guest agent of this boot, started on first use (see harness/agent.py)."""
+        """The guest agent of this guest (see harness/agent.py)."""
         if self._agent is None:
-            from .agent import Agent
-
-            self._agent = Agent(self)
-            if self.record is not None:
-                self.record.phases["agent"] = round(self.qemu.elapsed(), 3)
+            raise GuestDied(f"guest {self.label} is not running")
         return self._agent
+
+    @property
+    def ssh(self) -> SSHSession:
+        """The SSH session, opened on first use (tests that only call the agent never pay
+        for a key exchange)."""
+        if self._ssh is None:
+            if self.qemu is None or not self.qemu.alive():
+                raise GuestDied(f"guest {self.label} is not running")
+            start = time.monotonic()
+            if self.record is None or self.record.mode == "cold":
+                self.qemu.wait_for(READY, self.opts.boot_timeout)  # (a restored guest has a
+                # new, empty console: its SSH server was listening when it was saved)
+            self._ssh = SSHSession.connect(
+                self.qemu.ssh_port,
+                host_key=self.keys.host_pkey_public(),
+                client_key=self.keys.client.pkey(),
+                timeout=self.opts.boot_timeout,
+                alive=self.qemu.alive,
+                log=self.log,
+            )
+            self.log.info("SSH session up (host key pinned) in %.2f s", time.monotonic() - start)
+        return self._ssh
 
     def alive(self) -> bool:
         return self.qemu is not None and self.qemu.alive() and self.qemu.console.crash() is None
 
+    def request_reset(self, why: str) -> None:
+        """Have the next user get a fresh guest (a restore when a snapshot exists)."""
+        self._reset = why
+
     def unusable_reason(self) -> str | None:
         """Why this guest cannot serve the next test (dead, no SSH, agent out of step)."""
+        if self._reset:
+            return self._reset
         if not self.alive():
             return self.dead_reason() or "not running"
-        if self.ssh is None or not self.ssh.transport.is_active():
+        if self._ssh is not None and not self._ssh.transport.is_active():
             return "SSH session lost"
-        if self._agent is not None and self._agent.broken:
+        if self._agent is None:
+            return "no guest agent"
+        if self._agent.broken:
             return f"guest agent unusable: {self._agent.broken}"
         return None
 
     def usable(self) -> bool:
         return self.unusable_reason() is None
 
-    def stop(self) -> None:
+    def _close_channels(self) -> None:
         if self._agent is not None:
             self._agent.close()
             self._agent = None
-        if self.ssh is not None:
+        if self._ssh is not None:
             try:
-                self.ssh.close()
+                self._ssh.close()
             except Exception:  # noqa: BLE001 - the guest may already be gone
                 pass
-            self.ssh = None
+            self._ssh = None
+
+    def stop(self) -> None:
+        self._close_channels()
         if self.qemu is not None:
             self.qemu.stop()
 
@@ -197,8 +345,6 @@ class Machine:
 
     # ------------------------------------------------------------ use
     def _session(self) -> SSHSession:
-        if self.ssh is None or self.qemu is None:
-            raise GuestDied(f"guest {self.label} is not running")
         return self.ssh
 
     def run(self, cmd: str, *, timeout: float = 60.0, check: bool = False, input=None) -> Result:  # noqa: A002
@@ -246,3 +392,16 @@ class Machine:
         why = self.dead_reason()
         if why:
             raise GuestDied(f"guest {self.label} died: {why}\n{self.console_tail()}")
+
+
+def _overlay(backing: Path, fmt: str, dest: Path) -> None:
+    """A qcow2 layer over *backing* that takes all of a guest's writes (the image and a
+    snapshot's disk layer are never written)."""
+    res = subprocess.run(
+        ["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(backing), "-F", fmt, str(dest)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if res.returncode != 0:
+        raise BootError(f"qemu-img create failed: {res.stderr.strip()[-300:]}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from .agent import NsContext
 from .errors import HarnessError
-from .guestops import Guest
+from .ops import Guest
 
 #: Fallback devices a tunnel driver creates in every new netns, by config option (and
 #: the module that option builds): net/ipv4/ip_gre.c, ipip.c, ip_vti.c, net/ipv6/sit.c,

@@ -92,6 +92,11 @@ OPTIONS: tuple[Opt, ...] = (
         metavar="S",
     ),
     Opt("--image", "guest image recipe", default="bookworm", metavar="RECIPE"),
+    Opt(
+        "--no-snapshot",
+        "always boot cold: never restore (or save) a ready guest from a snapshot",
+        action="store_true",
+    ),
     Opt("--report", "write the JSON run report here (HTML beside it)", metavar="PATH"),
     Opt("--keep-console", "keep every boot's serial console log in DIR", metavar="DIR"),
     Opt(

@@ -20,7 +20,7 @@ from .session import HarnessSession
 pytest_plugins = ["harness.fixtures"]
 
 VM_FIXTURES = {"vm", "guest", "nsh_kernel", "agent", "netns", "nsholder", "fresh"}
-AREAS = ("sysfs-views", "setns", "persistence", "sockets", "devices")
+AREAS = ("sysfs-views", "setns", "lifetime", "sockets", "devices")
 SESSION = pytest.StashKey[HarnessSession]()
 
 
@@ -55,6 +55,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.option.verbose >= 1 and config.getoption("log_cli_level", None) is None:
         config.option.log_cli_level = "INFO"  # -v shows boot phases and guest ops, timed
     logging.getLogger("paramiko").setLevel(logging.WARNING)
+    logging.getLogger("qemu.qmp").setLevel(logging.CRITICAL)  # QMP to a dead QEMU: ours
 
 
 def fatal(config: pytest.Config, message: str, code: int = 4) -> None:

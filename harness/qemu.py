@@ -11,6 +11,7 @@ import atexit
 import ctypes
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from .accel import QEMU, Accel
 from .console import ConsoleLog
-from .errors import BootError
+from .errors import BootError, HarnessError
 
 
 def qemu_version() -> str:
@@ -87,13 +88,14 @@ def _install_handlers() -> None:
             signal.signal(signal.SIGTERM, _on_signal)
 
 
+#: libc is loaded here, at import: the code between fork and exec must not import or load
+#: anything while other threads (paramiko's) may hold the import lock or malloc's.
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_PR_SET_PDEATHSIG = 1
+
+
 def _child_setup() -> None:
-    os.setpgid(0, 0)
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the parent
-    except OSError:
-        pass
+    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # die with the parent
 
 
 # ----------------------------------------------------------------- one QEMU
@@ -123,22 +125,56 @@ class QemuConfig:
     kernel: Path
     initrd: Path
     append: str
-    root_disk: Path
+    root_disk: Path  # a qcow2 overlay private to this VM (its backing file is the image)
     modules_disk: Path | None
     accel: Accel
     memory_mb: int = 256
     smp: int = 1
+    spare_nic: bool = True  # a second virtio NIC (eth1) that scenarios may move around
+    incoming: Path | None = None  # restore this saved machine state instead of booting
     extra: list[str] = field(default_factory=list)
+
+    def machine_args(self) -> list[str]:
+        """Everything that shapes the machine (what a saved state must be restored into):
+        the same list for the VM that saves and every VM that restores."""
+        a = [
+            *base_args(self.accel, self.memory_mb, self.smp),
+            "-kernel",
+            str(self.kernel),
+            "-initrd",
+            str(self.initrd),
+            "-append",
+            self.append,
+            "-device",
+            "virtio-net-pci,netdev=n0,romfile=,disable-legacy=on",
+            "-device",
+            "virtio-blk-pci,drive=root,disable-legacy=on",
+            "-device",
+            "virtio-serial-pci,disable-legacy=on",
+            "-device",
+            "virtserialport,chardev=agent,name=nsh.agent",
+        ]
+        if self.modules_disk:
+            a += ["-device", "virtio-blk-pci,drive=mods,disable-legacy=on"]
+        if self.spare_nic:
+            a += [
+                "-netdev",
+                "user,id=n1,restrict=on",
+                "-device",
+                "virtio-net-pci,netdev=n1,romfile=,disable-legacy=on,mac=52:54:00:6e:73:68",
+            ]
+        return a + self.extra
 
 
 class Qemu:
-    """One running QEMU with its console log, QMP socket and SSH port forward."""
+    """One running QEMU with its console log, QMP socket, agent socket and SSH forward."""
 
     def __init__(self, cfg: QemuConfig, workdir: Path, console_path: Path):
         self.cfg = cfg
         self.workdir = workdir
         self.console = ConsoleLog(console_path)
         self.qmp_path = workdir / "qmp.sock"
+        self.agent_path = workdir / "agent.sock"
         self.ssh_port = 0
         self.proc: subprocess.Popen | None = None
         self.started_at = 0.0
@@ -146,37 +182,26 @@ class Qemu:
     def command(self, port: int) -> list[str]:
         c = self.cfg
         cmd = [
-            *base_args(c.accel, c.memory_mb, c.smp),
-            "-kernel",
-            str(c.kernel),
-            "-initrd",
-            str(c.initrd),
-            "-append",
-            c.append,
+            *c.machine_args(),
             "-chardev",
             f"file,id=con,path={self.console.path}",
             "-serial",
             "chardev:con",
             "-qmp",
             f"unix:{self.qmp_path},server=on,wait=off",
+            "-chardev",
+            f"socket,id=agent,path={self.agent_path},server=on,wait=off",
             # restrict=on: the guest reaches nothing outside; the forward binds loopback only.
             "-netdev",
             f"user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{port}-10.0.2.15:22",
-            "-device",
-            "virtio-net-pci,netdev=n0,romfile=,disable-legacy=on",
             "-drive",
-            f"file={c.root_disk},format=raw,if=none,id=root,snapshot=on",
-            "-device",
-            "virtio-blk-pci,drive=root,disable-legacy=on",
+            f"file={c.root_disk},format=qcow2,if=none,id=root,cache=unsafe",
         ]
         if c.modules_disk:
-            cmd += [
-                "-drive",
-                f"file={c.modules_disk},format=raw,if=none,id=mods,readonly=on",
-                "-device",
-                "virtio-blk-pci,drive=mods,disable-legacy=on",
-            ]
-        return cmd + c.extra
+            cmd += ["-drive", f"file={c.modules_disk},format=raw,if=none,id=mods,readonly=on"]
+        if c.incoming:
+            cmd += ["-incoming", f"exec:cat {shlex.quote(str(c.incoming))}"]
+        return cmd
 
     def start(self) -> None:
         _install_handlers()
@@ -190,6 +215,7 @@ class Qemu:
                 stdin=subprocess.DEVNULL,
                 stdout=err,
                 stderr=err,
+                process_group=0,  # our own group: killed as one, by PID
                 preexec_fn=_child_setup,
                 env={**os.environ, "TMPDIR": str(self.workdir)},
             )
@@ -238,16 +264,32 @@ class Qemu:
                 raise BootError(f"guest did not reach '{pattern}' within {timeout:.0f}s\n{ev}")
             time.sleep(0.02)
 
-    def qmp(self, command: str) -> None:
-        """Send one QMP command (best effort: used to quit cleanly)."""
+    def qmp(self, command: str, **args):
+        """Send one QMP command and return its result; any failure is a HarnessError."""
         from qemu.qmp.legacy import QEMUMonitorProtocol
 
         mon = QEMUMonitorProtocol(str(self.qmp_path))
         try:
             mon.connect(negotiate=True)
-            mon.cmd(command)
+            return mon.cmd(command, **args)
+        except Exception as e:  # noqa: BLE001 - OSError, QMP ExecuteError, protocol errors
+            raise HarnessError(f"QMP {command} failed: {e}") from e
         finally:
             mon.close()
+
+    def wait_qmp(self, timeout: float) -> None:
+        """Until the QMP socket accepts connections (QEMU is up) or QEMU died."""
+        deadline = time.monotonic() + timeout
+        while not self.qmp_path.exists():
+            if not self.alive():
+                code, err = self.proc.returncode, self.stderr()[-300:]
+                raise BootError(f"QEMU exited (code {code}): {err}")
+            if time.monotonic() > deadline:
+                raise BootError("QEMU did not open its QMP socket")
+            time.sleep(0.002)
+
+    def status(self) -> str:
+        return self.qmp("query-status")["status"]
 
     def stop(self, timeout: float = 3.0) -> None:
         """Quit through QMP, then make sure: kill the process group."""

@@ -114,6 +114,7 @@ class HarnessSession:
             boot_timeout=o.boot_timeout,
             console_dir=keep,
             label=self.label(k),
+            snapshots=not o.no_snapshot,
         )
 
     # ------------------------------------------------------------ machines
@@ -132,17 +133,19 @@ class HarnessSession:
             m = self.machines[k.key] = Machine(
                 k, self.image(), installation_keys(), self.options(k)
             )
+            why = "first use"
         else:
-            log.info("replacing the guest of %s: %s", label, m.unusable_reason())
+            why = m.unusable_reason() or "reset requested"
+            log.info("replacing the guest of %s: %s", label, why)
             m.stop()
-        self._progress(f"booting {label} ({k.provenance.describe()}, {self.accel().name})")
+        self._progress(f"starting {label} ({k.provenance.describe()}, {self.accel().name})")
         start = time.monotonic()
         try:
-            m.start()
+            m.start(why)
         except HarnessError as e:
             self.boot_errors[k.key] = str(e)
             pytest.fail(f"kernel {label} did not boot: {e}", pytrace=False)
-        self._progress(f"{label} up in {time.monotonic() - start:.1f} s")
+        self._progress(f"{label} ready in {time.monotonic() - start:.1f} s ({m.record.mode})")
         return m
 
     def _progress(self, text: str) -> None:
@@ -175,9 +178,13 @@ class HarnessSession:
                     accel=self._accel.name if self._accel else "tcg",
                     accel_reason=self._accel.reason if self._accel else "",
                     boots=m.boots if m else 0,
-                    boot_s=r.boot_s if r else None,
-                    ssh_s=r.ssh_s if r else None,
+                    restores=m.restores if m else 0,
+                    mode=r.mode if r else None,
+                    ready_s=r.ready_s if r else None,
                     phases=dict(r.phases) if r else {},
+                    snapshot=r.snapshot if r else None,
+                    snapshot_note=r.snapshot_note if r else None,
+                    starts=list(m.starts) if m else [],
                     console_log=r.console_log if r else None,
                     cmdline=r.cmdline if r else None,
                     boot_error=self.boot_errors.get(k.key),

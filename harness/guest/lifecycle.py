@@ -8,6 +8,7 @@ import time
 
 import nsops
 import rtnl
+from procs import Holder
 from registry import op
 
 NETNS: dict[str, dict] = {}
@@ -24,7 +25,7 @@ def prepare() -> None:
     import subprocess
 
     _ensure_run_netns()
-    for args in (["dummy", "numdummies=0"], ["-a", "veth", "macvlan"]):
+    for args in (["dummy", "numdummies=0"], ["-a", "veth", "macvlan", "tun"]):
         subprocess.run(["modprobe", *args], capture_output=True, timeout=60)
 
 
@@ -40,9 +41,12 @@ def _ensure_run_netns() -> None:
 
 
 def _assign_nsid(fd: int) -> int:
-    with nsops.ipr() as ip:
-        ip.set_netnsid(fd=fd)
-        return ip.get_netnsid(fd=fd)["nsid"]
+    with rtnl.Rtnl() as r:
+        res = r.set_nsid(fd)
+        nsid = r.get_nsid(fd)
+    if nsid is None or nsid < 0:
+        raise nsops.GuestOpError(0, f"could not assign a netns id: {res}")
+    return nsid
 
 
 @op
@@ -157,21 +161,22 @@ def loaded_modules() -> list[str]:
 
 # ------------------------------------------------------------------ other namespaces
 
-HOLDERS: dict[int, tuple[int, int]] = {}
+HOLDERS: dict[int, Holder] = {}
 
 
 @op
 def ns_hold(kinds: list[str], hostname: str | None = None) -> dict:
-    """Namespaces of other types (mnt, uts, ipc...) kept by a waiting process (nsops.hold)."""
-    pid, go_w = nsops.hold(kinds, hostname)
-    HOLDERS[pid] = (pid, go_w)
-    paths = {k: f"/proc/{pid}/ns/{k}" for k in kinds}
-    return {"pid": pid, "paths": paths, "inodes": {k: os.stat(p).st_ino for k, p in paths.items()}}
+    """Namespaces of other types (mnt, uts, ipc...) kept by a waiting process."""
+    h = Holder(kinds=tuple(kinds), hostname=hostname)
+    HOLDERS[h.pid] = h
+    paths = {k: h.ns(k) for k in kinds}
+    return {"pid": h.pid, "paths": paths, "inodes": {k: h.ino(k) for k in kinds}}
 
 
 @op
 def ns_release(pid: int) -> bool:
-    return nsops.release(*HOLDERS.pop(pid))
+    HOLDERS.pop(pid).release()
+    return not os.path.exists(f"/proc/{pid}")
 
 
 # ------------------------------------------------------------------ kernel log
@@ -262,12 +267,9 @@ def _processes() -> list[str]:
 @op
 def init_state() -> dict:
     """What a test may leave behind in the initial namespaces, as comparable lists."""
-    with nsops.ipr() as ip:
-        links = sorted(f"{m.get_attr('IFLA_IFNAME')}" for m in ip.get_links())
-        addrs = sorted(
-            f"{m.get_attr('IFA_LABEL') or m['index']} {m.get_attr('IFA_ADDRESS')}/{m['prefixlen']}"
-            for m in ip.get_addr()
-        )
+    with rtnl.Rtnl() as r:
+        links = r.names()
+        addrs = r.addresses()
     nsids = rtnl.nsid_table()
     with open("/proc/self/mountinfo") as f:
         mounts = sorted(f"{ln.split()[4]} {ln.split(' - ')[1].split()[0]}" for ln in f)

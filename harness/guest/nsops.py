@@ -1,9 +1,8 @@
-"""Guest-side namespace operations, run by the agent inside the VM (Python 3.11, root).
+"""The namespace syscalls and idioms every guest probe builds on (guest: Python 3.11, root).
 
-Python 3.11 has no os.setns/os.unshare, so the syscalls go through ctypes. Everything
-here returns plain JSON-able values (inodes, ifindexes, errno names) so the host can
-assert on them and put them in the report. Operations that must enter a namespace run
-in a forked child (see agent.py), so the agent's own namespaces never change.
+Python 3.11 has no os.setns/os.unshare, so the syscalls go through ctypes. Errors come
+back as errno *names* ("EINVAL") where a probe reports them, so the host can assert on
+them and put them in the report.
 """
 
 from __future__ import annotations
@@ -14,13 +13,9 @@ import fcntl
 import os
 import socket
 import struct
-import subprocess
-import threading
-import time
-
-from registry import op
 
 libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
 
 CLONE = {
     "cgroup": 0x02000000,
@@ -32,12 +27,26 @@ CLONE = {
     "user": 0x10000000,
     "uts": 0x04000000,
 }
+CLONE_VM, CLONE_FS = 0x100, 0x200
+# nsfs ioctls (include/uapi/linux/nsfs.h): _IO(0xb7, n); the 6.11/6.12 ones are _IOR.
 NS_GET_USERNS, NS_GET_PARENT, NS_GET_NSTYPE, NS_GET_OWNER_UID = 0xB701, 0xB702, 0xB703, 0xB704
+NS_GET_MNTNS_ID = 0x8008B705
+NS_GET_PID_FROM_PIDNS, NS_GET_TGID_FROM_PIDNS = 0x8004B706, 0x8004B707
+NS_GET_PID_IN_PIDNS, NS_GET_TGID_IN_PIDNS = 0x8004B708, 0x8004B709
+NS_MNT_GET_INFO, NS_MNT_GET_NEXT, NS_MNT_GET_PREV = 0x8010B70A, 0x8010B70B, 0x8010B70C
 SO_NETNS_COOKIE = 71
 SIOCGSKNS = 0x894C
-MS_BIND, MS_REC, MS_PRIVATE, MS_SLAVE, MS_SHARED = 4096, 16384, 1 << 18, 1 << 19, 1 << 20
+MS_RDONLY, MS_BIND, MS_REC, MS_PRIVATE, MS_SLAVE, MS_SHARED = (
+    1,
+    4096,
+    16384,
+    1 << 18,
+    1 << 19,
+    1 << 20,
+)
 MNT_DETACH = 2
-SYS_PIDFD_OPEN = 434
+SYS_PIDFD_OPEN, SYS_GETTID = 434, 186
+NOBODY = 65534
 NETNS_RUN_DIR = "/run/netns"
 
 
@@ -52,21 +61,37 @@ def _check(ret: int, what: str) -> int:
     return ret
 
 
+def errno_name(e: int | None) -> str | None:
+    return errno.errorcode.get(e, str(e)) if e else None
+
+
+def try_errno(fn, *args, **kw) -> str | None:
+    """None if fn succeeded, else the errno name it failed with ("TimeoutError" for a
+    socket timeout, whose errno is None)."""
+    try:
+        fn(*args, **kw)
+        return None
+    except TimeoutError:
+        return "TimeoutError"
+    except OSError as e:
+        return errno_name(e.errno) or type(e).__name__
+
+
 # ------------------------------------------------------------------ syscalls
 
 
 def setns(fd: int, nstype: int = 0) -> None:
-    _check(libc.setns(fd, nstype), "setns")
+    _check(libc.setns(fd, ctypes.c_int(nstype)), "setns")
 
 
 def unshare(flags: int) -> None:
     _check(libc.unshare(flags), "unshare")
 
 
-def mount(src: str, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+def mount(src: str | None, target: str, fstype: str | None, flags: int = 0, data=None) -> None:
     _check(
         libc.mount(
-            src.encode(),
+            src.encode() if src else None,
             target.encode(),
             fstype.encode() if fstype else None,
             ctypes.c_ulong(flags),
@@ -84,29 +109,77 @@ def pidfd_open(pid: int) -> int:
     return _check(libc.syscall(SYS_PIDFD_OPEN, pid, 0), "pidfd_open")
 
 
-def errno_name(e: int | None) -> str | None:
-    return errno.errorcode.get(e, str(e)) if e else None
+def gettid() -> int:
+    return libc.syscall(SYS_GETTID)
 
 
-def try_errno(fn, *args) -> str | None:
-    """Run fn; return None on success or the errno name it failed with."""
-    try:
-        fn(*args)
-        return None
-    except OSError as e:
-        return errno_name(e.errno)
+class _Timespec(ctypes.Structure):
+    _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+
+def set_realtime(time_ns: int) -> None:
+    """clock_settime(CLOCK_REALTIME)."""
+    ts = _Timespec(time_ns // 1_000_000_000, time_ns % 1_000_000_000)
+    _check(libc.clock_settime(0, ctypes.byref(ts)), "clock_settime")
+
+
+# ------------------------------------------------------------------ namespace files
+
+
+def ns_ino(kind: str = "net", where: str = "thread-self") -> int:
+    return os.stat(f"/proc/{where}/ns/{kind}").st_ino
 
 
 def nstype_of(fd: int) -> int:
     return fcntl.ioctl(fd, NS_GET_NSTYPE)
 
 
-def enter_sysfs_view() -> None:
-    """What `ip netns exec` does after setns: a private mount ns with sysfs remounted,
-    so /sys/class/net is tagged with the *current* netns (iproute2 lib/namespace.c)."""
+def ns_ioctl(fd: int, req: int, arg: int = 0) -> dict:
+    """An nsfs ioctl with a plain integer argument: {"ret": n} or {"errno": name}."""
+    r = libc.ioctl(fd, ctypes.c_ulong(req), ctypes.c_ulong(arg))
+    return {"errno": errno_name(ctypes.get_errno())} if r < 0 else {"ret": r}
+
+
+def ns_ioctl_fd(fd: int, req: int) -> dict:
+    """NS_GET_USERNS/NS_GET_PARENT: the returned namespace's inode and type, or errno."""
+    r = libc.ioctl(fd, ctypes.c_ulong(req), ctypes.c_ulong(0))
+    if r < 0:
+        return {"errno": errno_name(ctypes.get_errno())}
+    try:
+        return {"ino": os.fstat(r).st_ino, "nstype": nstype_of(r)}
+    finally:
+        os.close(r)
+
+
+def ns_ioctl_out(fd: int, req: int, size: int) -> dict:
+    """An nsfs ioctl that fills a struct of *size* bytes: {"ret", "data": hex} or errno."""
+    buf = ctypes.create_string_buffer(size)
+    if size >= 4:
+        struct.pack_into("I", buf, 0, size)  # struct mnt_ns_info starts with its size
+    r = libc.ioctl(fd, ctypes.c_ulong(req), buf)
+    if r < 0:
+        return {"errno": errno_name(ctypes.get_errno())}
+    return {"ret": r, "data": buf.raw.hex()}
+
+
+def in_ns(path: str, kind: str = "net") -> None:
+    """setns() this thread into the namespace file *path*."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        setns(fd, CLONE[kind])
+    finally:
+        os.close(fd)
+
+
+def enter_sysfs_view(over: bool = False) -> None:
+    """What `ip netns exec` does after setns: a private mount ns with sysfs remounted, so
+    /sys/class/net is tagged with the *current* netns (iproute2 lib/namespace.c). With
+    *over*, mount on top of /sys instead: inside a user namespace the inherited /sys is a
+    locked mount (umount2 -> EINVAL)."""
     unshare(CLONE["mnt"])
-    mount("none", "/", None, MS_REC | MS_SLAVE)
-    umount2("/sys", MNT_DETACH)
+    mount(None, "/", None, MS_REC | MS_SLAVE)
+    if not over:
+        umount2("/sys", MNT_DETACH)
     mount("sysfs", "/sys", "sysfs", 0)
 
 
@@ -130,209 +203,84 @@ def enter(ctx: dict) -> None:
         enter_sysfs_view()
 
 
-def hold(kinds: list[str], hostname: str | None = None) -> tuple[int, int]:
-    """Fork a process that unshares the *kinds* of namespace and waits, keeping them alive
-    for others to enter through /proc/PID/ns/*. Returns (pid, fd to release it with)."""
-    r, w = os.pipe()
-    go_r, go_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            flags = 0
-            for k in kinds:
-                flags |= CLONE[k]
-            unshare(flags)
-            if "mnt" in kinds:  # keep the holder's mounts to itself
-                mount("none", "/", None, MS_REC | MS_SLAVE)
-            if hostname:
-                socket.sethostname(hostname)
-            os.write(w, b"ok")
-        except BaseException as e:  # noqa: BLE001
-            os.write(w, f"error: {e}".encode())
-        os.read(go_r, 1)
-        os._exit(0)
-    os.close(w)
-    os.close(go_r)
-    msg = os.read(r, 300).decode()
-    os.close(r)
-    if msg != "ok":
-        release(pid, go_w)
-        raise OSError(msg)
-    return pid, go_w
-
-
-def release(pid: int, go_w: int) -> bool:
-    """Let a holder exit; True once reaped."""
-    os.write(go_w, b"x")
-    os.close(go_w)
-    return os.waitpid(pid, 0)[0] == pid
-
-
-# ------------------------------------------------------------------ views
-
-
-def ipr():
-    from pyroute2 import IPRoute
-
-    return IPRoute()
-
-
-@op
-def links() -> list[dict]:
-    """The netlink view of this netns's devices."""
-    with ipr() as ip:
-        out = []
-        for msg in ip.get_links():
-            info = msg.get_attr("IFLA_LINKINFO")
-            stats = msg.get_attr("IFLA_STATS64") or {}
-            out.append(
-                {
-                    "ifname": msg.get_attr("IFLA_IFNAME"),
-                    "index": msg["index"],
-                    "address": msg.get_attr("IFLA_ADDRESS"),
-                    "mtu": msg.get_attr("IFLA_MTU"),
-                    "up": bool(msg["flags"] & 1),
-                    "operstate": msg.get_attr("IFLA_OPERSTATE"),
-                    "kind": info.get_attr("IFLA_INFO_KIND") if info else None,
-                    "link_netnsid": msg.get_attr("IFLA_LINK_NETNSID"),
-                    "rx_packets": stats.get("rx_packets"),
-                    "tx_packets": stats.get("tx_packets"),
-                }
-            )
-        return sorted(out, key=lambda d: d["index"])
-
-
-@op
-def class_net() -> list[str]:
-    """The sysfs view: what /sys/class/net lists for whoever mounted this /sys."""
-    return sorted(os.listdir("/sys/class/net"))
-
-
-@op
-def virtual_net() -> list[str]:
-    try:
-        return sorted(os.listdir("/sys/devices/virtual/net"))
-    except FileNotFoundError:
-        return []
-
-
-@op
-def sysfs_attrs(ifname: str, attrs: list[str]) -> dict:
-    out = {}
-    for a in attrs:
-        try:
-            with open(f"/sys/class/net/{ifname}/{a}") as f:
-                out[a] = f.read().strip()
-        except OSError as e:
-            out[a] = errno_name(e.errno)
-    return out
-
-
-def parse_net_dev(text: str) -> dict[str, dict]:
-    """/proc/net/dev as {ifname: {rx_packets, tx_packets}}."""
-    out = {}
-    for line in text.splitlines()[2:]:
-        name, _, rest = line.partition(":")
-        f = rest.split()
-        if len(f) >= 10:
-            out[name.strip()] = {"rx_packets": int(f[1]), "tx_packets": int(f[9])}
-    return out
-
-
-@op
-def proc_net_dev(where: str = "thread-self") -> dict[str, dict]:
-    with open(f"/proc/{where}/net/dev") as f:
-        return parse_net_dev(f.read())
-
-
-@op
-def ns_inodes(where: str = "thread-self") -> dict[str, int]:
-    out = {}
-    for kind in sorted(os.listdir(f"/proc/{where}/ns")):
-        out[kind] = os.stat(f"/proc/{where}/ns/{kind}").st_ino
-    return out
-
-
-@op
-def sh(cmd: str, timeout: float = 30) -> dict:
-    r = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=timeout)
-    return {"rc": r.returncode, "out": r.stdout, "err": r.stderr}
-
-
-@op
-def ifindex(name: str) -> int | None:
-    try:
-        return socket.if_nametoindex(name)
-    except OSError:
-        return None
-
-
-@op
-def wait_gone(ifname: str, timeout: float = 10.0) -> float | None:
-    """Seconds until *ifname* vanished from this netns, None if it never did."""
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if ifindex(ifname) is None:
-            return round(time.monotonic() - start, 4)
-        time.sleep(0.01)
-    return None
-
-
-@op
-def link_up(ifname: str = "lo") -> None:
-    with ipr() as ip:
-        ip.link("set", index=ip.link_lookup(ifname=ifname)[0], state="up")
-
-
 # ------------------------------------------------------------------ sockets
 
 
-def netns_cookie(sock: socket.socket) -> int | None:
-    try:
-        return struct.unpack("Q", sock.getsockopt(socket.SOL_SOCKET, SO_NETNS_COOKIE, 8))[0]
-    except OSError:
-        return None
-
-
-def socket_netns_inode(sock: socket.socket) -> int:
-    """SIOCGSKNS: an fd for the netns the socket lives in; return that netns's inode."""
-    fd = fcntl.ioctl(sock.fileno(), SIOCGSKNS)
-    try:
-        return os.fstat(fd).st_ino
-    finally:
-        os.close(fd)
-
-
-def socket_in(nsfd: int | None, family=socket.AF_INET, kind=socket.SOCK_STREAM) -> socket.socket:
+def socket_in(path: str | None, family=socket.AF_INET, kind=socket.SOCK_STREAM, proto=0):
     """The socketat() idiom: setns(target) -> socket() -> setns(back), in this thread."""
-    if nsfd is None:
-        return socket.socket(family, kind)
+    if path is None:
+        return socket.socket(family, kind, proto)
     home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
     try:
-        setns(nsfd, CLONE["net"])
+        in_ns(path)
         try:
-            return socket.socket(family, kind)
+            return socket.socket(family, kind, proto)
         finally:
             setns(home, CLONE["net"])
     finally:
         os.close(home)
 
 
-def run_threads(fns: list) -> list:
-    """Run callables in threads at once; return their results (or exceptions)."""
-    results: list = [None] * len(fns)
-    barrier = threading.Barrier(len(fns))
+def netns_cookie(sock: socket.socket) -> int | str:
+    """SO_NETNS_COOKIE (5.14+): the netns's never-reused id, or the errno name."""
+    try:
+        return struct.unpack("Q", sock.getsockopt(socket.SOL_SOCKET, SO_NETNS_COOKIE, 8))[0]
+    except OSError as e:
+        return errno_name(e.errno)
 
-    def wrap(i, fn):
-        barrier.wait()
-        try:
-            results[i] = fn()
-        except Exception as e:  # noqa: BLE001 - carried back to the host
-            results[i] = e
 
-    threads = [threading.Thread(target=wrap, args=(i, fn)) for i, fn in enumerate(fns)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
+def socket_netns_inode(sock_or_fd) -> int | str:
+    """SIOCGSKNS: the inode of the netns a socket lives in, or the errno name."""
+    fileno = sock_or_fd if isinstance(sock_or_fd, int) else sock_or_fd.fileno()
+    try:
+        fd = fcntl.ioctl(fileno, SIOCGSKNS)
+    except OSError as e:
+        return errno_name(e.errno)
+    try:
+        return os.fstat(fd).st_ino
+    finally:
+        os.close(fd)
+
+
+# ------------------------------------------------------------------ users and capabilities
+
+
+class _CapHdr(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32)]  # fmt: skip
+
+
+CAPS = {"CAP_DAC_OVERRIDE": 1, "CAP_NET_ADMIN": 12, "CAP_SYS_CHROOT": 18, "CAP_SYS_ADMIN": 21}
+
+
+def drop_effective_caps(names: list[str]) -> None:
+    """Clear capabilities from this thread's effective set (the permitted set is kept)."""
+    hdr = _CapHdr(0x20080522, 0)
+    data = (_CapData * 2)()
+    _check(libc.syscall(125, ctypes.byref(hdr), data), "capget")
+    for n in names:
+        c = CAPS[n]
+        data[c // 32].effective &= ~(1 << (c % 32))
+    _check(libc.syscall(126, ctypes.byref(hdr), data), "capset")
+
+
+def become(uid: int, gid: int | None = None) -> None:
+    """Drop to *uid* (all of real/effective/saved): no capabilities left."""
+    gid = uid if gid is None else gid
+    os.setgroups([])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    libc.prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE: keep /proc/self/*_map writable
+
+
+def enter_own_userns(extra_flags: int = 0) -> None:
+    """unshare(CLONE_NEWUSER | extra) as the current uid and map it to root inside."""
+    uid, gid = os.geteuid(), os.getegid()
+    unshare(CLONE["user"] | extra_flags)
+    for name, text in (("setgroups", "deny"), ("uid_map", f"0 {uid} 1"), ("gid_map", f"0 {gid} 1")):
+        with open(f"/proc/self/{name}", "w") as f:
+            f.write(text)

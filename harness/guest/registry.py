@@ -1,5 +1,5 @@
 """The one registry of guest operations: a function becomes callable from the host by
-decorating it with @op. The host's typed methods (harness/guestops.py) mirror this
+decorating it with @op. The host's typed methods (harness/ops/) mirror this
 registry, and a unit test checks the two agree name by name and parameter by parameter."""
 
 from __future__ import annotations

@@ -42,7 +42,12 @@ def _kernel_heads(rep: Report, kernels: dict[str, str]) -> str:
     out = []
     for key, label in kernels.items():
         v = vms.get(key)
-        sub = f"{_e(v.identity)}<br>{_e(v.accel)} · boot {_e(v.boot_s)} s" if v else ""
+        sub = (
+            f"{_e(v.identity)}<br>{_e(v.accel)} · {_e(v.mode)} in {_e(v.ready_s)} s · "
+            f"{v.boots} boot(s), {v.restores} restore(s)"
+            if v
+            else ""
+        )
         tally = " ".join(
             f"<span style='color:{COLORS[o]}'>{n} {o}</span>"
             for o, n in sorted(counts[key].items())

@@ -81,10 +81,14 @@ class VmRecord:
     image_hash: str
     accel: str
     accel_reason: str
-    boots: int = 0
-    boot_s: float | None = None
-    ssh_s: float | None = None
+    boots: int = 0  # cold boots
+    restores: int = 0  # starts from a snapshot
+    mode: str | None = None  # how the last start went: "cold" | "restored"
+    ready_s: float | None = None  # launch -> first guest op answered, last start
     phases: dict[str, float] = field(default_factory=dict)
+    snapshot: str | None = None
+    snapshot_note: str | None = None
+    starts: list[dict] = field(default_factory=list)  # every start: mode, ready_s, why
     console_log: str | None = None
     cmdline: str | None = None
     boot_error: str | None = None

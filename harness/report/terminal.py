@@ -14,7 +14,7 @@ def print_summary(rep: Report, paths: list[str], file=None) -> None:
     from rich.text import Text
 
     table = Table(title="nsharness: results per kernel")
-    for col in ("kernel", "accel", "boot s", "passed", "failed", "error", "skipped", "behaviours"):
+    for col in ("kernel", "accel", "ready s", "passed", "failed", "error", "skipped", "behaviours"):
         table.add_column(col, justify="left" if col in ("kernel", "accel") else "right")
     vms = {v.kernel_key: v for v in rep.vms}
     summary = rep.to_dict()["behaviours"]["summary"]
@@ -25,7 +25,7 @@ def print_summary(rep: Report, paths: list[str], file=None) -> None:
         table.add_row(
             Text(label),  # Text, not markup: a release like "6.1[/x]" must print as is
             Text(v.accel if v else "-"),
-            Text(str(v.boot_s if v else "-")),
+            Text(f"{v.ready_s} ({v.mode})" if v else "-"),
             Text(str(c["passed"]), style="green"),
             Text(str(c["failed"]), style="red" if c["failed"] else ""),
             Text(str(c["error"])),

@@ -70,7 +70,7 @@ def test_concurrent_threads_sockets_land_in_intended_namespace(agent, netns, obs
         paths=[s.path for s in spaces],
         threads=8,
         iterations=40,
-        timeout=120,
+        wait=120,
     )
     observe("concurrency", {"sockets": r["sockets"], "bad": r["bad"][:10]})
     assert r["sockets"] == 320

@@ -1,17 +1,18 @@
-"""Typed host-side guest operations: one method per op of the guest registry.
+"""Typed ops every scenario uses: shell commands and the views of a context's devices
+(harness/guest/views.py).
 
-Scenarios call `guest.links(ctx)` instead of `agent.call("links", ...)`: parameters are
-named and checked here, a namespace context is an explicit NsContext, and `sh()` fails
-on a non-zero exit by default with a SetupStepFailed naming the step — a step that only
-prepares the scene must never read as a verdict on the behaviour under test.
+`sh()` fails on a non-zero exit by default with a SetupStepFailed naming the step — a
+step that only prepares the scene must never read as a verdict on the behaviour under
+test.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .agent import CHILD, Agent, GuestOpError, NsContext
-from .verdict import SetupStepFailed
+from ..agent import NsContext
+from ..verdict import SetupStepFailed
+from .base import OpsBase, guest_op
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class Link:
     address: str | None
     mtu: int | None
     up: bool
-    operstate: str | None
+    operstate: int | None
     kind: str | None
     link_netnsid: int | None
     rx_packets: int | None
@@ -35,23 +36,7 @@ class ShResult:
     err: str
 
 
-class Guest:
-    """The operations a scenario can run in the guest (see harness/guest/*.py)."""
-
-    def __init__(self, agent: Agent):
-        self.agent = agent
-
-    def call(self, op: str, ctx: NsContext | None = None, **args):
-        return self.agent.call(op, ctx=ctx, **args)
-
-    def step(self, what: str, op: str, ctx: NsContext | None = None, **args):
-        """Run an op that only sets the scene: any failure is a SetupStepFailed."""
-        try:
-            return self.agent.call(op, ctx=ctx, **args)
-        except GuestOpError as e:
-            raise SetupStepFailed(what, str(e)) from None
-
-    # ------------------------------------------------------------ commands
+class CoreOps(OpsBase):
     def sh(self, cmd: str, ctx: NsContext | None = None, *, check: bool = True) -> ShResult:
         """A shell command (in *ctx*); by default a non-zero exit is a SetupStepFailed."""
         r = ShResult(**self.step(cmd, "sh", ctx, cmd=cmd))
@@ -60,47 +45,51 @@ class Guest:
             raise SetupStepFailed(f"`{cmd}`{where}", f"exit {r.rc}: {r.err.strip()[-300:]}")
         return r
 
-    # ------------------------------------------------------------ views of devices
     def links(self, ctx: NsContext | None = None) -> list[Link]:
         """The netlink (RTM_GETLINK) view."""
         return [Link(**d) for d in self.call("links", ctx)]
 
     def link_names(self, ctx: NsContext | None = None) -> list[str]:
-        return [x.ifname for x in self.links(ctx)]
+        return sorted(x.ifname for x in self.links(ctx))
 
     def link(self, ifname: str, ctx: NsContext | None = None) -> Link | None:
         return next((x for x in self.links(ctx) if x.ifname == ifname), None)
 
+    @guest_op
     def class_net(self, ctx: NsContext | None = None) -> list[str]:
         """The sysfs view: what the /sys mounted in *ctx* lists under class/net."""
-        return self.call("class_net", ctx)
 
+    @guest_op
     def virtual_net(self, ctx: NsContext | None = None) -> list[str]:
-        return self.call("virtual_net", ctx)
+        """What /sys/devices/virtual/net lists in *ctx*."""
 
+    @guest_op
     def sysfs_attrs(self, ifname: str, attrs: list[str], ctx: NsContext | None = None) -> dict:
-        return self.call("sysfs_attrs", ctx, ifname=ifname, attrs=attrs)
+        """Attribute files of /sys/class/net/IFNAME (value or errno name each)."""
 
+    @guest_op
     def proc_net_dev(self, where: str = "thread-self", ctx: NsContext | None = None) -> dict:
-        """The procfs view (/proc/<where>/net/dev)."""
-        return self.call("proc_net_dev", ctx, where=where)
+        """The procfs view (/proc/<where>/net/dev): {ifname: {rx_packets, tx_packets}}."""
 
+    @guest_op
     def ns_inodes(self, where: str = "thread-self", ctx: NsContext | None = None) -> dict:
-        return self.call("ns_inodes", ctx, where=where)
+        """{kind: inode} of /proc/<where>/ns/*."""
 
+    @guest_op
     def ifindex(self, name: str, ctx: NsContext | None = None) -> int | None:
-        """if_nametoindex (SIOCGIFINDEX ioctl): a third view of a device's presence."""
-        return self.call("ifindex", ctx, name=name)
+        """SIOCGIFINDEX (the ioctl path), None if there is no such device."""
 
+    @guest_op
     def wait_gone(self, ifname: str, timeout: float = 10.0, ctx: NsContext | None = None):
-        return self.call("wait_gone", ctx, ifname=ifname, timeout=timeout)
+        """Seconds until IFNAME vanished (RTM_GETLINK polls), None if it did not."""
 
     def link_up(self, ifname: str = "lo", ctx: NsContext | None = None) -> None:
         self.step(f"set {ifname} up", "link_up", ctx, ifname=ifname)
 
+    @guest_op
     def views(self, ctx: NsContext | None = None) -> dict:
         """sysfs, netlink and procfs views of one context at once."""
-        return self.call("views", ctx)
 
-
-__all__ = ["CHILD", "Guest", "Link", "NsContext", "ShResult"]
+    @guest_op
+    def loaded_modules(self, ctx: NsContext | None = None) -> list[str]:
+        """Modules loaded now (/proc/modules)."""

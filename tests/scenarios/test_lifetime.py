@@ -4,7 +4,7 @@ import pytest
 
 from harness.agent import CHILD
 
-pytestmark = [pytest.mark.vm, pytest.mark.area("persistence")]
+pytestmark = [pytest.mark.vm, pytest.mark.area("lifetime")]
 
 
 def test_bind_mount_keeps_netns_and_devices_after_creator_exits(agent, observe, fresh):

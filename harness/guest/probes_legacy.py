@@ -11,8 +11,18 @@ import socket
 import time
 
 import nsops
-from nsops import CLONE, libc, setns, socket_in, try_errno
+import procs
+import views
+from nsops import CLONE, libc, setns, try_errno
 from registry import op
+from rtnl import Rtnl
+
+
+def socket_in(nsfd, family=socket.AF_INET, kind=socket.SOCK_STREAM):
+    """setns(fd) -> socket -> setns back (fd-based form)."""
+    if nsfd is None:
+        return socket.socket(family, kind)
+    return nsops.socket_in(f"/proc/self/fd/{nsfd}", family, kind)
 
 
 @op
@@ -80,27 +90,15 @@ def udp_burst(dst: str, port: int, count: int) -> int:
 
 
 @op
-def views() -> dict:
-    """Every view of this context's devices at once: sysfs, netlink, procfs."""
-    return {
-        "class_net": nsops.class_net(),
-        "virtual_net": nsops.virtual_net(),
-        "netlink": [link["ifname"] for link in nsops.links()],
-        "proc_net_dev": sorted(nsops.proc_net_dev()),
-        "netns_inode": os.stat("/proc/thread-self/ns/net").st_ino,
-    }
-
-
-@op
 def setns_view(path: str, nstype: int = 0) -> dict:
     """setns() into a netns WITHOUT remounting sysfs; report what each view then shows."""
-    before = views()
+    before = views.views()
     fd = os.open(path, os.O_RDONLY)
     try:
         setns(fd, nstype)
     finally:
         os.close(fd)
-    return {"before": before, "after": views()}
+    return {"before": before, "after": views.views()}
 
 
 @op
@@ -151,13 +149,13 @@ def thread_netns(paths: list[str]) -> dict:
             return {
                 "thread_ns": os.stat("/proc/thread-self/ns/net").st_ino,
                 "process_ns": os.stat("/proc/self/ns/net").st_ino,
-                "thread_dev": sorted(nsops.proc_net_dev("thread-self")),
-                "netlink": [link["ifname"] for link in nsops.links()],
+                "thread_dev": sorted(views.proc_net_dev("thread-self")),
+                "netlink": [link["ifname"] for link in views.links()],
             }
 
         return run
 
-    results = nsops.run_threads([worker(p) for p in paths])
+    results = procs.run_threads([worker(p) for p in paths])
     for r in results:
         if isinstance(r, Exception):
             raise r
@@ -181,7 +179,8 @@ def _msgget(key: int) -> int:
 def pidfd_setns_probe(hostname: str = "nsh-pidfd") -> dict:
     """setns(pidfd, CLONE_NEWNET|CLONE_NEWUTS) switches both at once (5.8+), and a set
     that cannot be joined entirely changes nothing (all-or-nothing)."""
-    pid, go = nsops.hold(["net", "uts"], hostname)
+    holder = procs.Holder(kinds=("net", "uts"), hostname=hostname)
+    pid = holder.pid
     try:
         target = {k: os.stat(f"/proc/{pid}/ns/{k}").st_ino for k in ("net", "uts")}
         pidfd = nsops.pidfd_open(pid)
@@ -203,7 +202,7 @@ def pidfd_setns_probe(hostname: str = "nsh-pidfd") -> dict:
             "hostname_after": socket.gethostname(),
         }
     finally:
-        nsops.release(pid, go)
+        holder.release()
 
 
 @op
@@ -215,8 +214,8 @@ def bind_keepalive(path: str, dummy: str = "keep0") -> dict:
     if pid == 0:
         try:
             nsops.unshare(CLONE["net"])
-            with nsops.ipr() as ip:
-                ip.link("add", ifname=dummy, kind="dummy")
+            with Rtnl() as r:
+                r.add(dummy)
             nsops.mount("/proc/self/ns/net", path, "none", nsops.MS_BIND)
             os.write(w, str(os.stat("/proc/self/ns/net").st_ino).encode())
         except BaseException as e:  # noqa: BLE001
@@ -437,7 +436,7 @@ def concurrent_socket_probe(paths: list[str], threads: int = 8, iterations: int 
 
         return run
 
-    res = nsops.run_threads([worker(t) for t in range(threads)])
+    res = procs.run_threads([worker(t) for t in range(threads)])
     for r in res:
         if isinstance(r, Exception):
             raise r
@@ -451,21 +450,21 @@ def concurrent_socket_probe(paths: list[str], threads: int = 8, iterations: int 
 @op
 def lo_probe() -> dict:
     """A new netns's loopback: its state in every view, and what using it does."""
-    link = next(link for link in nsops.links() if link["ifname"] == "lo")
+    link = next(link for link in views.links() if link["ifname"] == "lo")
     s = socket.socket()
     s.settimeout(2)
     before = {
         "netlink_up": link["up"],
         "operstate": link["operstate"],
-        "sysfs_flags": nsops.sysfs_attrs("lo", ["flags", "operstate"]),
+        "sysfs_flags": views.sysfs_attrs("lo", ["flags", "operstate"]),
         "connect": try_errno(s.connect, ("127.0.0.1", 9)),
     }
     s.close()
-    nsops.link_up("lo")
+    views.link_up("lo")
     s = socket.socket()
     s.settimeout(2)
     after = {
-        "netlink_up": next(k for k in nsops.links() if k["ifname"] == "lo")["up"],
+        "netlink_up": next(k for k in views.links() if k["ifname"] == "lo")["up"],
         "connect": try_errno(s.connect, ("127.0.0.1", 9)),
     }
     return {"before": before, "after": after}
@@ -491,21 +490,9 @@ def abstract_unix_probe(ns_a: str, ns_b: str, name: str = "nsh-abstract") -> dic
 @op
 def move_errno(ifname: str, target: str, new_name: str | None = None) -> str | None:
     """Move a device into another netns over netlink; the errno name if refused."""
-    from pyroute2.netlink.exceptions import NetlinkError
-
     fd = os.open(target, os.O_RDONLY)
     try:
-        with nsops.ipr() as ip:
-            idx = ip.link_lookup(ifname=ifname)
-            if not idx:
-                return "ENODEV"
-            kw = {"net_ns_fd": fd}
-            if new_name:
-                kw["ifname"] = new_name
-            try:
-                ip.link("set", index=idx[0], **kw)
-                return None
-            except NetlinkError as e:
-                return nsops.errno_name(e.code)
+        with Rtnl() as r:
+            return r.set(ifname, netns_fd=fd, ifname=new_name)["errno"]
     finally:
         os.close(fd)
