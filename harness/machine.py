@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import shlex
 import shutil
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -18,17 +17,16 @@ from pathlib import Path
 
 from . import bootfiles, snapshot
 from .accel import Accel
-from .errors import BootError, CommandFailed, GuestDied, HarnessError
+from .errors import BootError, GuestDied, HarnessError
 from .fingerprint import file_hash
 from .image import Image
 from .kernel import Kernel
 from .keys import Keys
 from .options import DEFAULT_BOOT_TIMEOUT, DEFAULT_MEMORY_MB
-from .qemu import Qemu, QemuConfig
-from .ssh import Result, SSHSession
+from .qemu import Qemu, QemuConfig, overlay
+from .remote import Remote
 
 STAGE1 = "nsharness: stage1"
-READY = "nsharness: sshd started"
 BASE_CMDLINE = "console=ttyS0 panic=-1 rdinit=/init 8250.nr_uarts=1 tsc=reliable no_timer_check"
 #: Boot-time savings under TCG that leave namespace behaviour alone: skip the crypto
 #: self-tests (~0.3 s on 6.1), the system certificate list and kprobe-trace setup, and ACPI
@@ -76,7 +74,7 @@ def cmdline(opts: MachineOptions) -> str:
     return f"{BASE_CMDLINE} {fast} {opts.cmdline_extra}".strip()
 
 
-class Machine:
+class Machine(Remote):
     """A running guest: call its agent, run commands over SSH, move files, read its
     console, stop it. Started by a cold boot or by restoring a saved ready guest."""
 
@@ -88,7 +86,7 @@ class Machine:
         self.qemu: Qemu | None = None
         self.record: BootRecord | None = None
         self.boots = self.restores = 0
-        self._ssh: SSHSession | None = None
+        self._ssh = None
         self._agent = None
         self._starts = 0
         self.starts: list[dict] = []  # every start: how, how long, why
@@ -166,7 +164,7 @@ class Machine:
         return self
 
     def _cold(self, cfg: QemuConfig) -> None:
-        _overlay(self.image.path, "raw", cfg.root_disk)
+        overlay(self.image.path, "raw", cfg.root_disk)
         self.boots += 1
         self.log.info("booting %s (%s, boot %d)", self.kernel.identity, cfg.accel.name, self.boots)
         self._launch(cfg)
@@ -183,7 +181,7 @@ class Machine:
         """A new QEMU loading the saved state, on a fresh disk layer over the saved one."""
         self.stop()
         overlay = self.workdir / f"root-{self._starts + 1}.qcow2"
-        _overlay(snap.disk, "qcow2", overlay)
+        overlay(snap.disk, "qcow2", overlay)
         cfg = self._config(snap.initrd, overlay, incoming=snap.state)
         self.restores += 1
         self.log.info("restoring %s from snapshot %s", self.label, snap.key)
@@ -271,28 +269,6 @@ class Machine:
             raise GuestDied(f"guest {self.label} is not running")
         return self._agent
 
-    @property
-    def ssh(self) -> SSHSession:
-        """The SSH session, opened on first use (tests that only call the agent never pay
-        for a key exchange)."""
-        if self._ssh is None:
-            if self.qemu is None or not self.qemu.alive():
-                raise GuestDied(f"guest {self.label} is not running")
-            start = time.monotonic()
-            if self.record is None or self.record.mode == "cold":
-                self.qemu.wait_for(READY, self.opts.boot_timeout)  # (a restored guest has a
-                # new, empty console: its SSH server was listening when it was saved)
-            self._ssh = SSHSession.connect(
-                self.qemu.ssh_port,
-                host_key=self.keys.host_pkey_public(),
-                client_key=self.keys.client.pkey(),
-                timeout=self.opts.boot_timeout,
-                alive=self.qemu.alive,
-                log=self.log,
-            )
-            self.log.info("SSH session up (host key pinned) in %.2f s", time.monotonic() - start)
-        return self._ssh
-
     def alive(self) -> bool:
         return self.qemu is not None and self.qemu.alive() and self.qemu.console.crash() is None
 
@@ -343,30 +319,6 @@ class Machine:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    # ------------------------------------------------------------ use
-    def _session(self) -> SSHSession:
-        return self.ssh
-
-    def run(self, cmd: str, *, timeout: float = 60.0, check: bool = False, input=None) -> Result:  # noqa: A002
-        """Run a shell command in the guest. A guest that died meanwhile raises GuestDied."""
-        try:
-            return self._session().run(cmd, timeout=timeout, check=check, input=input)
-        except CommandFailed:
-            raise
-        except HarnessError:
-            self._raise_if_dead()
-            raise
-
-    def succeed(self, cmd: str, timeout: float = 60.0) -> str:
-        """Run and require exit 0; return stdout (NixOS driver naming)."""
-        return self.run(cmd, timeout=timeout, check=True).stdout
-
-    def put(self, local: Path | str, remote: str, mode: int | None = None) -> None:
-        self._session().put(local, remote, mode)
-
-    def get(self, remote: str, local: Path | str) -> None:
-        self._session().get(remote, local)
-
     def console_tail(self, n: int = 30) -> str:
         """The console's evidence: from a crash's first line if it crashed, else the tail."""
         return self.qemu.console.evidence(n) if self.qemu else ""
@@ -392,16 +344,3 @@ class Machine:
         why = self.dead_reason()
         if why:
             raise GuestDied(f"guest {self.label} died: {why}\n{self.console_tail()}")
-
-
-def _overlay(backing: Path, fmt: str, dest: Path) -> None:
-    """A qcow2 layer over *backing* that takes all of a guest's writes (the image and a
-    snapshot's disk layer are never written)."""
-    res = subprocess.run(
-        ["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(backing), "-F", fmt, str(dest)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    if res.returncode != 0:
-        raise BootError(f"qemu-img create failed: {res.stderr.strip()[-300:]}")

@@ -309,3 +309,16 @@ class Qemu:
         _kill(self.proc)
         with _live_lock:
             _live.pop(self.proc.pid, None)
+
+
+def overlay(backing: Path, fmt: str, dest: Path) -> None:
+    """A qcow2 layer over *backing* that takes all of a guest's writes (the image and a
+    snapshot's disk layer are never written)."""
+    res = subprocess.run(
+        ["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(backing), "-F", fmt, str(dest)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if res.returncode != 0:
+        raise BootError(f"qemu-img create failed: {res.stderr.strip()[-300:]}")

@@ -30,7 +30,7 @@ from registry import OPS, op  # noqa: E402
 #: Every module that registers ops: the generic views and each area's probes.
 for _path in sorted(glob.glob(os.path.join(HERE, "*.py"))):
     _name = os.path.basename(_path)[:-3]
-    if _name == "views" or _name.startswith("probes"):
+    if _name in ("views", "state") or _name.startswith("probes"):
         importlib.import_module(_name)
 
 
