@@ -114,7 +114,7 @@ def ensure(kernel: Kernel) -> BootFiles:
     pvh = kernel.config.get("PVH") == "y"
     key = boot_key(kernel)
     dest = cache_root() / "boot" / f"{kernel.release}-{key}"
-    with locked(dest):
+    with locked(dest, f"preparing the boot files of {kernel.release}"):
         if not (dest / "done").exists():
             with atomic_dir(dest) as tmp:
                 if pvh:

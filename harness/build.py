@@ -90,7 +90,7 @@ def build(src: Path, base_config: Path | None = None, fragment: Path = FRAGMENT)
     out.mkdir(parents=True, exist_ok=True)
     log = out / "build.log"
     frag = fragment_options(fragment)
-    with locked(out):
+    with locked(out, f"building the kernel in {out}"):
         stamp = out / ".nsharness-config-inputs"
         inputs = fragment.read_text() + (base_config.read_text() if base_config else "tinyconfig")
         configured = stamp.exists() and stamp.read_text(errors="ignore") == inputs

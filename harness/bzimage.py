@@ -92,8 +92,9 @@ def _decompress(kind: str, payload: bytes) -> bytes:
         raise KernelError(f"{kind}-compressed kernel needs '{tool[0]}' installed") from e
     except subprocess.TimeoutExpired as e:
         raise KernelError(f"{tool[0]} took over 120 s to decompress the kernel") from e
-    if res.returncode != 0 and not res.stdout:
-        raise KernelError(f"{tool[0]} cannot decompress the kernel: {res.stderr.strip()[:200]}")
+    if res.returncode != 0:
+        why = res.stderr.decode(errors="replace").strip().splitlines()
+        raise KernelError(f"the bzImage's {kind} payload is corrupt: {(why or ['?'])[-1][:200]}")
     return res.stdout
 
 

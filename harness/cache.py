@@ -10,11 +10,14 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
+
+from .errors import HarnessError
 
 
 def cache_root() -> Path:
@@ -35,12 +38,39 @@ def data_root() -> Path:
     return Path(base) / "nsharness"
 
 
+LOCK_TIMEOUT = 3600.0
+
+
 @contextlib.contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """Hold an inter-process lock named after *path* (the lock file sits beside it)."""
+def locked(path: Path, what: str | None = None, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+    """Hold an inter-process lock named after *path* (the lock file sits beside it).
+
+    A lock held by another run is waited for with a message saying who holds it; past
+    *timeout* it is an error. The lock is an flock: a run that died holds nothing."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(path) + ".lock"):
+    lock = FileLock(str(path) + ".lock")
+    owner = Path(str(path) + ".lock.owner")
+    try:
+        lock.acquire(timeout=0.5)
+    except Timeout:
+        holder = owner.read_text().strip() if owner.exists() else "another run"
+        doing = what or path.name
+        print(
+            f"nsharness: waiting for {holder} to finish {doing} ({lock.lock_file})", file=sys.stderr
+        )
+        try:
+            lock.acquire(timeout=timeout)
+        except Timeout:
+            raise HarnessError(
+                f"{what or path} still locked by {holder} after {timeout:.0f} s "
+                f"(lock {lock.lock_file})"
+            ) from None
+    try:
+        owner.write_text(f"pid {os.getpid()}\n")
         yield
+    finally:
+        owner.unlink(missing_ok=True)
+        lock.release()
 
 
 @contextlib.contextmanager
@@ -73,3 +103,31 @@ def atomic_file(final: Path, mode: int | None = None) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _held(lock_file: Path) -> bool:
+    lock = FileLock(str(lock_file))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return True
+    lock.release()
+    return False
+
+
+def stale_locks(root: Path | None = None) -> list[Path]:
+    """What killed runs left in the cache: owner records of locks nobody holds (a lock
+    itself dies with its process) and half-built entries (atomic_dir's .NAME.* siblings)
+    whose entry's lock nobody holds."""
+    base = root or cache_root()
+    out: list[Path] = []
+    if not base.is_dir():
+        return out
+    for owner in base.rglob("*.lock.owner"):
+        if not _held(owner.with_suffix("")):
+            out.append(owner)
+    for tmp in base.rglob(".*.*"):
+        name = tmp.name[1:].rsplit(".", 1)[0]
+        if tmp.is_dir() and not _held(tmp.parent / f"{name}.lock"):
+            out.append(tmp)
+    return out

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import options
+from . import inputs, options
 from .errors import HarnessError, InputError, UsageError
 from .resources import scenarios
 
@@ -20,6 +20,20 @@ def _err(e: HarnessError) -> int:
     return e.exit_code
 
 
+def _check_run_inputs(args: argparse.Namespace) -> None:
+    """Everything the run was pointed at, checked before pytest starts (one line each)."""
+    if args.modules:
+        inputs.existing_dir(args.modules, "--modules")
+    for spec in args.kernel or []:
+        inputs.kernel_spec(spec, modules=args.modules)
+    for src in args.kernel_src or []:
+        inputs.source_tree(src)
+    if args.keep_console:
+        inputs.writable_dir(args.keep_console, "--keep-console")
+    inputs.writable_dir(args.out, "--out")
+    inputs.report_path(args.report, "--report")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """A thin front for pytest: the scenario suite, the shared options, the reports."""
     import pytest
@@ -27,14 +41,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     suite = Path(args.suite) if args.suite else scenarios()
     if not suite.exists():
         raise InputError(f"scenario suite not found: {suite}")
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {args.out} exists and is not a directory")
     if not args.report:
-        args.report = str(out / "report.json")
+        args.report = str(Path(args.out) / "report.json")
+    _check_run_inputs(args)
     argv = [str(suite), "-p", "no:cacheprovider", "--rootdir", str(suite.parent)]
     argv += options.to_pytest_args(args)
-    argv += ["--junitxml", str(out / "junit.xml")]
+    argv += ["--junitxml", str(Path(args.out) / "junit.xml")]
     if args.n:
         argv += ["-n", args.n, "--dist", "loadgroup"]
     if args.k:
@@ -46,6 +58,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_kernel_fetch(args: argparse.Namespace) -> int:
     from .kernel import resolve
 
+    inputs.kernel_spec(args.spec, "kernel fetch")
     k = resolve(args.spec)
     k.check_config()
     print(f"{k.release}\t{k.identity}\t{k.image}")
@@ -55,7 +68,9 @@ def cmd_kernel_fetch(args: argparse.Namespace) -> int:
 def cmd_kernel_build(args: argparse.Namespace) -> int:
     from .build import build
 
-    k = build(Path(args.src), Path(args.base_config) if args.base_config else None)
+    src = inputs.source_tree(args.src, "kernel build")
+    base = inputs.config_file(args.base_config, "--base-config") if args.base_config else None
+    k = build(src, base)
     k.check_config()
     print(f"{k.release}\t{k.identity}\t{k.image}")
     return 0
@@ -66,14 +81,9 @@ def cmd_bisect(args: argparse.Namespace) -> int:
 
     from .bisect import run
 
-    res = run(
-        Path(args.kernel_src).resolve(),
-        args.good,
-        args.bad,
-        args.k,
-        args.accel,
-        Path(args.out).resolve(),
-    )
+    src = inputs.source_tree(args.kernel_src)
+    out = inputs.writable_dir(args.out, "--out")
+    res = run(src.resolve(), args.good, args.bad, args.k, args.accel, out.resolve())
     if args.json:
         print(json.dumps(res, indent=1))
     else:
@@ -107,6 +117,10 @@ def cmd_shell(args: argparse.Namespace) -> int:
 
     if len(args.kernel) > 1:
         raise UsageError("shell boots one kernel: give --kernel once")
+    if args.modules:
+        inputs.existing_dir(args.modules, "--modules")
+    for spec in args.kernel:
+        inputs.kernel_spec(spec, modules=args.modules)
     k = kernel.resolve(
         args.kernel[0] if args.kernel else None, Path(args.modules) if args.modules else None
     )
@@ -133,7 +147,9 @@ def cmd_shell(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
+    from .cache import stale_locks
     from .doctor import check
+    from .workdirs import stale
 
     bad = 0
     for f in check():
@@ -142,12 +158,30 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         if not f.ok and f.fix:
             print(f"{'':8} {'':24} fix: {f.fix}")
             bad += 1
+    leftovers = [*stale(), *stale_locks()]
+    for p in leftovers:
+        print(f"{'stale':8} {'left by a killed run':24} {p}")
+    if leftovers and args.clean:
+        import shutil
+
+        for p in leftovers:
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+        print(f"removed {len(leftovers)} leftovers")
+    elif leftovers:
+        print(f"{'':8} {'':24} fix: nsharness doctor --clean")
     return 1 if bad else 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and the hint where help is)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="nsharness", description=__doc__)
-    sub = p.add_subparsers(dest="cmd", required=True)
+    p = _Parser(prog="nsharness", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
 
     r = sub.add_parser("run", help="run the namespace scenario suite on real kernels")
     options.add_to_argparse(r)
@@ -212,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_shell)
 
     d = sub.add_parser("doctor", help="what is missing on this host, and how to install it")
+    d.add_argument("--clean", action="store_true", help="remove what killed runs left behind")
     d.set_defaults(func=cmd_doctor)
 
     from .report.cli import add_report_commands

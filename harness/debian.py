@@ -81,7 +81,7 @@ def _safe(name: str) -> str:
 def fetch_package(pkg: DebianPackage) -> Path:
     """Download and unpack *pkg* once (under a lock, atomically); its unpacked root."""
     dest = cache_root() / "kernels" / f"{_safe(pkg.name)}_{_safe(pkg.version)}"
-    with locked(dest):
+    with locked(dest, f"downloading {pkg.name} {pkg.version}"):
         if not (dest / "boot").is_dir():
             with atomic_dir(dest) as tmp, tempfile.TemporaryDirectory() as dl:
                 res = _apt(["apt-get", "download", f"{pkg.name}={pkg.version}"], cwd=dl)

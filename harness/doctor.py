@@ -59,7 +59,7 @@ def check() -> list[Finding]:
                 "pip install -e ." if not ok else "",
             )
         )
-    from .qemu import probe_kvm
+    from .accel import probe_kvm
 
     if shutil.which("qemu-system-x86_64"):
         works, why = probe_kvm()

@@ -10,12 +10,11 @@ from __future__ import annotations
 import logging
 import shlex
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import bootfiles, snapshot
+from . import bootfiles, snapshot, workdirs
 from .accel import Accel
 from .errors import BootError, GuestDied, HarnessError
 from .fingerprint import file_hash
@@ -82,7 +81,7 @@ class Machine(Remote):
         self.kernel, self.image, self.keys, self.opts = kernel, image, keys, opts
         self.label = opts.label or kernel.release
         self.log = logging.getLogger(f"nsharness.vm.{self.label}")
-        self.workdir = Path(tempfile.mkdtemp(prefix="nsh-vm-"))
+        self.workdir = workdirs.make()
         self.qemu: Qemu | None = None
         self.record: BootRecord | None = None
         self.boots = self.restores = 0
@@ -130,6 +129,18 @@ class Machine(Remote):
     def start(self, why: str = "first use") -> Machine:
         """Restore the saved ready guest if one fits, else boot (and save one)."""
         self._why, self._reset = why, None
+        self._start()
+        self.starts.append(
+            {
+                "mode": self.record.mode,
+                "ready_s": self.record.ready_s,
+                "why": why,
+                "snapshot_note": self.record.snapshot_note,
+            }
+        )
+        return self
+
+    def _start(self) -> None:
         files = bootfiles.ensure(self.kernel)
         initrd = bootfiles.initrd_with_keys(files, self.keys, self.workdir / "initrd.cpio")
         cfg = self._config(initrd, self.workdir / "root.qcow2")
@@ -139,7 +150,8 @@ class Machine(Remote):
             snap = snapshot.find(key)
             if snap is not None:
                 try:
-                    return self._restore(snap)
+                    self._restore(snap)
+                    return
                 except HarnessError as e:
                     note = f"snapshot {key} failed to restore, discarded: {str(e)[:200]}"
                     self.log.warning(note)
@@ -153,7 +165,8 @@ class Machine(Remote):
         if self.opts.snapshots and note and note.startswith("no snapshot"):
             try:
                 snap = self._save(key)
-                return self._restore(snap, note="saved after this cold boot")
+                self._restore(snap, note="saved after this cold boot")
+                return
             except HarnessError as e:
                 note = f"could not save a snapshot: {str(e)[:200]}"
                 self.log.warning(note)
@@ -161,7 +174,6 @@ class Machine(Remote):
                     self.stop()
                     self._cold(cfg)
         self.record.snapshot_note = note
-        return self
 
     def _cold(self, cfg: QemuConfig) -> None:
         overlay(self.image.path, "raw", cfg.root_disk)
@@ -180,9 +192,9 @@ class Machine(Remote):
     def _restore(self, snap: snapshot.Snapshot, note: str | None = None) -> Machine:
         """A new QEMU loading the saved state, on a fresh disk layer over the saved one."""
         self.stop()
-        overlay = self.workdir / f"root-{self._starts + 1}.qcow2"
-        overlay(snap.disk, "qcow2", overlay)
-        cfg = self._config(snap.initrd, overlay, incoming=snap.state)
+        layer = self.workdir / f"root-{self._starts + 1}.qcow2"
+        overlay(snap.disk, "qcow2", layer)
+        cfg = self._config(snap.initrd, layer, incoming=snap.state)
         self.restores += 1
         self.log.info("restoring %s from snapshot %s", self.label, snap.key)
         self._launch(cfg)
@@ -260,7 +272,6 @@ class Machine(Remote):
             phases={k: round(v, 3) for k, v in phases.items()},
             snapshot=snap,
         )
-        self.starts.append({"mode": mode, "ready_s": self.record.ready_s, "why": self._why})
 
     @property
     def agent(self):

@@ -17,9 +17,9 @@ def _bounded(kind, lo, hi, what: str):
         try:
             v = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{what} must be a number, not {text!r}") from None
+            raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
         if not lo <= v <= hi:
-            raise argparse.ArgumentTypeError(f"{what} must be between {lo} and {hi}, not {v}")
+            raise argparse.ArgumentTypeError(f"must be between {lo} and {hi}, not {v}")
         return v
 
     check.__name__ = what  # argparse names the type in its messages

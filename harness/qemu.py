@@ -1,25 +1,22 @@
 """QEMU: launching a guest, watching its console, stopping it.
 
-Every QEMU we start is registered here and killed (by PID, its own process group) on
-normal exit, on an exception, on SIGINT/SIGTERM, and by the kernel itself if our process
-dies first (PR_SET_PDEATHSIG), so no run leaves a QEMU spinning behind it.
+Every QEMU is started through harness/children.py: its own process group, killed with the
+harness (exit, exception, SIGINT/SIGTERM, PR_SET_PDEATHSIG), so no run leaves a QEMU
+spinning behind it.
 """
 
 from __future__ import annotations
 
-import atexit
-import ctypes
 import os
 import re
 import shlex
-import signal
 import socket
 import subprocess
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import children
 from .accel import QEMU, Accel
 from .console import ConsoleLog
 from .errors import BootError, HarnessError
@@ -39,63 +36,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-# ----------------------------------------------------------------- process registry
-
-_live: dict[int, subprocess.Popen] = {}
-_live_lock = threading.Lock()
-_handlers_installed = False
-
-
-def _kill(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # our own group: QEMU was started in it
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
-
-
-def kill_all() -> None:
-    """Kill every QEMU this process started and has not stopped yet."""
-    with _live_lock:
-        procs = list(_live.values())
-        _live.clear()
-    for p in procs:
-        _kill(p)
-
-
-def _on_signal(signum, frame):  # noqa: ARG001
-    """SIGTERM: kill our QEMUs, then unwind like Ctrl-C so reports are still written."""
-    kill_all()
-    signal.signal(signum, signal.SIG_DFL)
-    raise KeyboardInterrupt
-
-
-def _install_handlers() -> None:
-    global _handlers_installed
-    if _handlers_installed:
-        return
-    _handlers_installed = True
-    atexit.register(kill_all)
-    if threading.current_thread() is threading.main_thread():
-        prev = signal.getsignal(signal.SIGTERM)
-        if prev in (signal.SIG_DFL, None):
-            signal.signal(signal.SIGTERM, _on_signal)
-
-
-#: libc is loaded here, at import: the code between fork and exec must not import or load
-#: anything while other threads (paramiko's) may hold the import lock or malloc's.
-_LIBC = ctypes.CDLL(None, use_errno=True)
-_PR_SET_PDEATHSIG = 1
-
-
-def _child_setup() -> None:
-    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # die with the parent
 
 
 # ----------------------------------------------------------------- one QEMU
@@ -203,25 +143,36 @@ class Qemu:
             cmd += ["-incoming", f"exec:cat {shlex.quote(str(c.incoming))}"]
         return cmd
 
+    def _new_console(self) -> None:
+        """Create the console file ourselves: fresh, private, never through a symlink
+        someone planted at its name (QEMU then opens the file we made)."""
+        path = self.console.path
+        if path.is_symlink() or path.exists():
+            path.unlink()
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o600))
+
     def start(self) -> None:
-        _install_handlers()
+        for sock in (self.qmp_path, self.agent_path):  # a killed QEMU's sockets stay behind
+            sock.unlink(missing_ok=True)
         for _attempt in range(5):
             port = free_port()
-            self.console.path.write_bytes(b"")
+            self._new_console()
             err = (self.workdir / "qemu.stderr").open("w+")
             self.started_at = time.monotonic()
-            self.proc = subprocess.Popen(
+            self.proc = children.spawn(
                 self.command(port),
                 stdin=subprocess.DEVNULL,
                 stdout=err,
                 stderr=err,
-                process_group=0,  # our own group: killed as one, by PID
-                preexec_fn=_child_setup,
                 env={**os.environ, "TMPDIR": str(self.workdir)},
             )
-            with _live_lock:
-                _live[self.proc.pid] = self.proc
-            time.sleep(0.05)
+            # QEMU creates its QMP socket once its backends (the port forward included)
+            # are set up; a forward whose port raced away makes it exit instead.
+            deadline = time.monotonic() + 10
+            while self.proc.poll() is None and not self.qmp_path.exists():
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.002)
             if self.proc.poll() is None or "hostfwd" not in self.stderr():
                 self.ssh_port = port
                 return
@@ -264,18 +215,25 @@ class Qemu:
                 raise BootError(f"guest did not reach '{pattern}' within {timeout:.0f}s\n{ev}")
             time.sleep(0.02)
 
-    def qmp(self, command: str, **args):
-        """Send one QMP command and return its result; any failure is a HarnessError."""
-        from qemu.qmp.legacy import QEMUMonitorProtocol
+    def qmp(self, command: str, timeout: float = 10.0, **args):
+        """Send one QMP command and return its result; any failure — including a QEMU that
+        does not answer within *timeout* (stopped, hung) — is a HarnessError."""
+        import asyncio
 
-        mon = QEMUMonitorProtocol(str(self.qmp_path))
+        from qemu.qmp import QMPClient
+
+        async def run():
+            client = QMPClient()
+            await asyncio.wait_for(client.connect(str(self.qmp_path)), timeout)
+            try:
+                return await asyncio.wait_for(client.execute(command, args or None), timeout)
+            finally:
+                await asyncio.wait_for(client.disconnect(), timeout)
+
         try:
-            mon.connect(negotiate=True)
-            return mon.cmd(command, **args)
-        except Exception as e:  # noqa: BLE001 - OSError, QMP ExecuteError, protocol errors
-            raise HarnessError(f"QMP {command} failed: {e}") from e
-        finally:
-            mon.close()
+            return asyncio.run(run())
+        except Exception as e:  # noqa: BLE001 - OSError, QMP errors, timeouts
+            raise HarnessError(f"QMP {command} failed: {type(e).__name__}: {e}") from e
 
     def wait_qmp(self, timeout: float) -> None:
         """Until the QMP socket accepts connections (QEMU is up) or QEMU died."""
@@ -297,18 +255,15 @@ class Qemu:
             return
         if self.alive():
             try:
-                self.qmp("quit")
+                self.qmp("quit", timeout=2)  # a stopped or hung QEMU is killed below
                 self.proc.wait(timeout=timeout)
             except Exception:  # noqa: BLE001 - any QMP trouble ends in a kill below
                 pass
         self._forget()
 
     def _forget(self) -> None:
-        if self.proc is None:
-            return
-        _kill(self.proc)
-        with _live_lock:
-            _live.pop(self.proc.pid, None)
+        if self.proc is not None:
+            children.kill(self.proc)
 
 
 def overlay(backing: Path, fmt: str, dest: Path) -> None:

@@ -16,11 +16,12 @@ import pytest
 
 from . import image as image_mod
 from . import kernel as kernel_mod
+from . import workdirs
 from .accel import Accel, choose_accel
+from .children import kill_all
 from .errors import HarnessError
 from .keys import installation_keys
 from .machine import Machine, MachineOptions
-from .qemu import kill_all
 from .report.model import VmRecord
 
 log = logging.getLogger("nsharness")
@@ -96,6 +97,9 @@ class HarnessSession:
         QEMU and the accelerator, the keys, the image, each kernel's boot files."""
         from . import bootfiles
 
+        gone = workdirs.clean_stale()
+        if gone:
+            log.info("removed %d VM directories left by killed runs", len(gone))
         self.accel()
         installation_keys()
         self.image()

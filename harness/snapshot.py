@@ -85,7 +85,11 @@ def find(key: str) -> Snapshot | None:
 def store(key: str, state: Path, disk: Path, initrd: Path, meta: dict) -> Snapshot:
     """Move a saved machine into place (atomically, under a lock), evicting old ones."""
     final = root() / key
-    with locked(final):
+    with locked(final, "saving a snapshot"):
+        if Snapshot(key, final).complete():  # another run saved it first: never replace a
+            state.unlink(missing_ok=True)  # snapshot that run may be restoring from
+            disk.unlink(missing_ok=True)
+            return Snapshot(key, final)
         tmp = root() / f".{key}.{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(mode=0o700)
