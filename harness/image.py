@@ -22,8 +22,7 @@ from pathlib import Path
 from .cache import atomic_dir, cache_root, locked
 from .errors import ImageError
 from .progress import run_logged
-
-RECIPES = Path(__file__).resolve().parent.parent / "vm-images"
+from .resources import vm_images
 
 
 @dataclass(frozen=True)
@@ -39,11 +38,11 @@ class Recipe:
 
     @classmethod
     def load(cls, name: str = "bookworm") -> Recipe:
-        path = RECIPES / name
+        path = vm_images() / name
         try:
             data = tomllib.loads((path / "recipe.toml").read_text())
         except FileNotFoundError as e:
-            raise ImageError(f"no image recipe '{name}' in {RECIPES}") from e
+            raise ImageError(f"no image recipe '{name}' in {vm_images()}") from e
         except tomllib.TOMLDecodeError as e:
             raise ImageError(f"bad recipe {path}/recipe.toml: {e}") from e
         return cls(
