@@ -26,7 +26,10 @@ from .qemu import Qemu, QemuConfig, overlay
 from .remote import Remote
 
 STAGE1 = "nsharness: stage1"
-BASE_CMDLINE = "console=ttyS0 panic=-1 rdinit=/init 8250.nr_uarts=1 tsc=reliable no_timer_check"
+BASE_CMDLINE = (
+    "console=ttyS0 panic=-1 rdinit=/init 8250.nr_uarts=1 tsc=reliable no_timer_check"
+    " dummy.numdummies=0"  # a built-in dummy driver would otherwise add a dummy0 at boot
+)
 #: Boot-time savings under TCG that leave namespace behaviour alone: skip the crypto
 #: self-tests (~0.3 s on 6.1), the system certificate list and kprobe-trace setup, and ACPI
 #: interrupt routing (acpi=noirq): the virtio devices use MSI-X, and evaluating the _PRT

@@ -36,8 +36,11 @@ def parse_modules_dep(text: str) -> dict[str, list[str]]:
     return deps
 
 
-def load_order(deps: dict[str, list[str]], wanted: tuple[str, ...], builtin: set[str]) -> list[str]:
-    """Module paths to insmod, dependencies first, skipping what is built in."""
+def load_order(
+    deps: dict[str, list[str]], wanted: tuple[str, ...], builtin: set[str], optional: bool = False
+) -> list[str]:
+    """Module paths to insmod, dependencies first, skipping what is built in (and, if
+    *optional*, what the kernel does not have at all)."""
     by_name = {modname(m): m for m in deps}
     order: list[str] = []
 
@@ -52,6 +55,8 @@ def load_order(deps: dict[str, list[str]], wanted: tuple[str, ...], builtin: set
         if name in builtin:
             continue
         if name not in by_name:
+            if optional:
+                continue
             raise KernelError(f"kernel has module '{name}' neither built in nor in modules.dep")
         visit(by_name[name])
     return order
@@ -138,11 +143,11 @@ def prepare(modules: Path, release: str, dest: Path) -> Path:
     return target
 
 
-def boot_modules(tree: Path, wanted: tuple[str, ...]) -> dict[str, bytes]:
+def boot_modules(tree: Path, wanted: tuple[str, ...], optional: bool = False) -> dict[str, bytes]:
     """{file name: ELF bytes} of *wanted* and their dependencies, in load order."""
     deps = parse_modules_dep((tree / "modules.dep").read_text(errors="replace"))
     out: dict[str, bytes] = {}
-    for rel in load_order(deps, wanted, builtin(tree)):
+    for rel in load_order(deps, wanted, builtin(tree), optional):
         name = os.path.basename(rel).split(".ko", 1)[0] + ".ko"
         out[name] = read_module(inside(tree, rel))
     return out

@@ -18,7 +18,6 @@ import select
 import struct
 import sys
 import time
-import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -40,7 +39,7 @@ def _error(e: BaseException) -> dict:
         "type": type(e).__name__,
         "errno": nsops.errno_name(en) if en else None,
         "msg": str(e),
-        "trace": traceback.format_exc(limit=6),
+        "trace": __import__("traceback").format_exc(limit=6),
     }
 
 

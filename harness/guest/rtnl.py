@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import errno as _errno
 import os
-import random
 import select
 import socket
 import struct
@@ -142,7 +141,7 @@ class Rtnl:
         self.s.bind((0, 0))
         for g in groups:
             self.s.setsockopt(SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, g)
-        self.seq = random.randint(1, 1 << 30)
+        self.seq = int.from_bytes(os.urandom(3), "little") + 1
 
     def close(self) -> None:
         self.s.close()

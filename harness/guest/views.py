@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
 
 import nsops
 from procs import wait_until
@@ -126,5 +125,7 @@ def link_up(ifname: str = "lo") -> None:
 
 @op
 def sh(cmd: str, timeout: float = 30) -> dict:
+    import subprocess
+
     r = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=timeout)
     return {"rc": r.returncode, "out": r.stdout, "err": r.stderr}
