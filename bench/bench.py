@@ -150,9 +150,9 @@ def _watch_rss(stop: threading.Event, peak: list[int]) -> None:
             if not p.name.isdigit():
                 continue
             try:
-                if b"qemu-system" in (p / "cmdline").read_bytes()[:200]:
-                    if tag in (p / "environ").read_bytes():
-                        peak[0] = max(peak[0], _hwm(int(p.name)))
+                qemu = b"qemu-system" in (p / "cmdline").read_bytes()[:200]
+                if qemu and tag in (p / "environ").read_bytes():
+                    peak[0] = max(peak[0], _hwm(int(p.name)))
             except OSError:
                 pass
         stop.wait(0.3)
