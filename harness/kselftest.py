@@ -30,6 +30,7 @@ Design note for the integrator (plugin/CLI/report):
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -625,7 +626,10 @@ def script_checks(output: str, prefix: tuple[str, ...]) -> list[ktap.Record]:
     for line in output.splitlines():
         m = next((r.match(line) for r in _SCRIPT_CHECK if r.match(line)), None)
         if not m:
-            if line.strip():
+            if out and not pending and line.startswith("\t") and out[-1].reason is None:
+                # lib.sh's log_test prints the failure's message indented under it
+                out[-1] = dataclasses.replace(out[-1], reason=line.strip())
+            elif line.strip():
                 pending.append(line.rstrip())
             continue
         name = m.group("name")
