@@ -202,12 +202,21 @@ def to_kcidb(report: dict) -> dict:
     }
 
 
+def add_arguments(ap: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options of `report kcidb`, for a subparser of the CLI or our own parser."""
+    ap.add_argument("report", type=Path, help="report.json of a run (or a merged one)")
+    ap.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
+    return ap
+
+
 def kcidb_main(argv: list[str] | None = None) -> int:
     """`nsharness report kcidb REPORT [-o FILE]`: write KCIDB JSON; errors are one line."""
     ap = argparse.ArgumentParser(prog="nsharness report kcidb", description=__doc__)
-    ap.add_argument("report", type=Path, help="report.json of a run (or a merged one)")
-    ap.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
-    args = ap.parse_args(argv)
+    return kcidb_run(add_arguments(ap).parse_args(argv))
+
+
+def kcidb_run(args: argparse.Namespace) -> int:
+    """Run `report kcidb` with parsed arguments (args.report, args.output)."""
     try:
         report = json.loads(args.report.read_text())
         data = to_kcidb(report)

@@ -750,16 +750,25 @@ def kernel_log_since(machine, marker: str) -> list[str]:
 def report_tests(result: ProgramResult, kernel: str) -> list[dict]:
     """Test records in today's report schema (harness/data/report.schema.json), one per
     ktap.Record of the program, with `name`, `params` and `path` for the new report package."""
+    from .console import find_splats
+
     out = []
-    records = result.records()
-    for rec in records:
+    splats = find_splats(result.kernel_log)
+    for rec in result.records():
         target, prog, *sub = rec.path
-        node = f"kselftest/{target}/{prog}" + "".join(f"::{s}" for s in sub)
+        # "[...]" ends a nodeid (the kernel's id): keep it out of subtest names
+        node = f"kselftest/{target}/{prog}" + "".join(
+            "::" + s.replace("[", "(").replace("]", ")") for s in sub
+        )
         is_program = not sub
         outcome = "passed" if rec.outcome == "xfail" else rec.outcome
         message = None
         if rec.outcome in ("failed", "error"):
             message = "\n".join(filter(None, [rec.reason, *rec.diagnostics[-30:]])) or None
+        if is_program and splats and outcome in ("passed", "skipped"):
+            # as for scenarios: a kernel splat while the program ran fails it
+            outcome = "failed"
+            message = f"kernel {splats[0].kind} during the program: {splats[0].headline}"
         out.append(
             {
                 "nodeid": f"{node}[{kernel}]",
@@ -786,7 +795,7 @@ def report_tests(result: ProgramResult, kernel: str) -> list[dict]:
                     ),
                 },
                 "kernel_log": result.kernel_log if is_program else [],
-                "splats": [],
+                "splats": [sp.to_dict() for sp in splats] if is_program else [],
                 "console_tail": result.guest_died if is_program else None,
                 "reproduce": None,
             }

@@ -6,10 +6,10 @@ plan, `ok`/`not ok` result lines with optional SKIP/XFAIL/TODO/TIMEOUT/ERROR dir
 
 Why our own parser and not a maintained one (evaluated 2026-11, on the outputs saved in
 tests/data/ktap/):
-- tap.py (tappy 3.2.1) is a TAP 13 consumer: it has no notion of nesting (indented
-  lines become "unknown"), drops XFAIL (only SKIP/TODO are directives there), and reads a
-  result without a description ("ok 3 # SKIP why", which kselftest.h prints) as fine but
-  then loses which test it was only through the number; a crash mid-run is silence.
+- tap.py (tappy 3.2.1) is a TAP 13 consumer: indented (nested) result lines come back as
+  "unknown", XFAIL is no directive there (only SKIP and TODO: "ok 4 # XFAIL x" is a plain
+  pass), diagnostics are loose lines not tied to the result they explain, and a plan that
+  was not met (a program killed mid-run) is left for the caller to notice.
 - pytap13 0.3.0 (2014) handles only flat TAP 13 with YAML blocks.
 - The kernel's own tools/testing/kunit/kunit_parser.py understands KTAP nesting, but it
   is GPL-2.0 (nsharness is MIT), not packaged, and tied to kunit_tool's printer and its
