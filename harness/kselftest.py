@@ -45,6 +45,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import paramiko
+
 from . import ktap
 from .cache import atomic_dir, cache_root, locked
 from .errors import HarnessError
@@ -583,7 +585,9 @@ class ProgramResult:
                 name = f"signal {rc - 128}"
             return "error", f"crashed: killed by {name}{done}"
         if rc == SKIP_RC:
-            return "skipped", self.suite.skip_reason or _last_skip(self.suite) or "exit 4 (skip)"
+            lines = [ln.strip() for ln in self.output.splitlines() if ln.strip()]
+            why = self.suite.skip_reason or _last_skip(self.suite) or (lines[-1] if lines else "")
+            return "skipped", why or "exit 4 (skip)"
         if rc == 0 and problem:
             return "error", f"incomplete: {problem}"
         if rc == 0:
@@ -723,21 +727,38 @@ def _stream(machine, cmd: str, limit: float) -> tuple[str, str, dict]:
         if now > next_check:
             next_check = now + 0.5
             if not machine.alive() or not ssh.transport.is_active():
-                time.sleep(1.0)  # let the console catch the panic's last lines
-                state["died"] = machine.console_tail(60) or "the guest stopped answering"
                 break
         if not drained:
             time.sleep(0.005)
+    # A channel that ends without an exit status (-1), or a dead transport: did the guest die?
+    if not state["host_timeout"] and (
+        not ssh.transport.is_active() or chan.recv_exit_status() == -1 or not machine.alive()
+    ):
+        state["died"] = _death_evidence(machine, ssh)
     chan.close()
     state["duration"] = time.monotonic() - start
     return out.decode(errors="replace"), err.decode(errors="replace"), state
+
+
+def _death_evidence(machine, ssh, grace: float = 3.0) -> str | None:
+    """The console's account of a guest that went away, after *grace* s for QEMU to exit."""
+    deadline = time.monotonic() + grace
+    while machine.alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if machine.alive() and ssh.transport.is_active():
+        return None  # only this channel closed; the guest is fine
+    time.sleep(0.5)  # let the console file catch the panic's last lines
+    qemu = getattr(machine, "qemu", None)
+    crash = qemu.console.crash() if qemu is not None else None  # the headline: panic, Oops
+    evidence = "\n".join(x for x in (crash, machine.console_tail(60)) if x)
+    return evidence or "the guest stopped answering"
 
 
 def kernel_log_since(machine, marker: str) -> list[str]:
     """Kernel log lines after *marker* (written to /dev/kmsg before the program started)."""
     try:
         res = machine.run("dmesg", timeout=30)
-    except HarnessError:
+    except (HarnessError, OSError, paramiko.SSHException):
         return []
     lines = res.stdout.splitlines()
     idx = next((i for i in range(len(lines) - 1, -1, -1) if marker in lines[i]), None)

@@ -125,6 +125,19 @@ def test_timeout_mid_run_is_an_error_naming_the_missing_results(release):
     assert [r.outcome for r in recs[1:]] == ["passed"] * 7
 
 
+def test_program_killed_by_a_signal_is_a_crash_not_silence():
+    # pidfd_test got SIGSEGV (pkill) 8 s into its run: 2 results of 8 were printed
+    res = result(f"{R61}-segv/pidfd/pidfd_test")
+    assert res.rc == 139
+    recs = res.records()
+    assert (recs[0].outcome, recs[0].reason) == (
+        "error",
+        "crashed: killed by SIGSEGV after 2 of 8 planned results",
+    )
+    assert recs[0].diagnostics[-1] == res.output.rstrip("\n").splitlines()[-1]
+    assert [r.outcome for r in recs[1:]] == ["passed", "passed"]
+
+
 @pytest.mark.parametrize("release", [R61, R612])
 def test_whole_program_skip_keeps_the_reason(release):
     recs = result(f"{release}-nobody/timens/timens").records()
