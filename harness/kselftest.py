@@ -768,6 +768,17 @@ def kernel_log_since(machine, marker: str) -> list[str]:
 # ------------------------------------------------------------------------ report records
 
 
+REPORT_OUTPUT_MAX = 64 * 1024  # characters of raw output a report record keeps
+
+
+def clip(text: str, limit: int = REPORT_OUTPUT_MAX) -> str:
+    """Head and tail of a long output (pidfd_test prints 0.5 MB in 135 s under TCG)."""
+    if len(text) <= limit:
+        return text
+    head, tail = text[: limit // 4], text[-(limit - limit // 4) :]
+    return f"{head}\n[... {len(text) - len(head) - len(tail)} characters cut ...]\n{tail}"
+
+
 def report_tests(result: ProgramResult, kernel: str) -> list[dict]:
     """Test records in today's report schema (harness/data/report.schema.json), one per
     ktap.Record of the program, with `name`, `params` and `path` for the new report package."""
@@ -810,7 +821,12 @@ def report_tests(result: ProgramResult, kernel: str) -> list[dict]:
                         "reason": rec.reason,
                     },
                     **(
-                        {"rc": result.rc, "timeout_s": result.timeout, "output": result.output}
+                        {
+                            "rc": result.rc,
+                            "timeout_s": result.timeout,
+                            "output": clip(result.output),
+                            "output_bytes": len(result.output.encode()),
+                        }
                         if is_program
                         else {}
                     ),

@@ -223,5 +223,15 @@ def test_report_tests_fit_the_report_schema():
     assert prog["area"] == "kselftest:pidfd" and prog["outcome"] == "error"
     assert prog["message"].startswith("timed out after 45 s")
     assert prog["observations"]["rc"] == 124
+    assert prog["observations"]["output_bytes"] == len(result(f"{R61}/pidfd/pidfd_test").output)
+
     skip = by_id[f"kselftest/timens/timens::2[{R612}]"]
     assert (skip["outcome"], skip["skip_reason"]) == ("skipped", "need to run as root")
+
+
+def test_long_output_is_clipped_in_the_report_keeping_head_and_tail():
+    text = result(f"{R61}/pidfd/pidfd_test").output  # 56 KB
+    clipped = ks.clip(text, 4096)
+    assert len(clipped) < 4200 and "characters cut" in clipped
+    assert clipped.startswith("TAP version 13\n1..8\n") and clipped.endswith(text[-1000:])
+    assert ks.clip(text) == text
