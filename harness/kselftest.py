@@ -551,25 +551,25 @@ class ProgramResult:
         """The program's own record first, then one per subtest (see the design note)."""
         prefix = (self.program.target, self.program.name)
         subs = ktap.flatten(self.suite, prefix) if self.suite.is_ktap else []
-        if not subs:
-            subs = [r for r in script_checks(self.output, prefix)]
-        return [self.program_record(subs), *subs]
+        return [self.program_record(), *(subs or script_checks(self.output, prefix))]
 
-    def program_record(self, subs: list[ktap.Record] | None = None) -> ktap.Record:
+    def program_record(self) -> ktap.Record:
+        """The program as kselftest's runner judges it, and why it stopped if it did."""
         outcome, reason = self._verdict()
-        tail = tuple(self.output.rstrip("\n").splitlines()[-40:])
         return ktap.Record(
             path=(self.program.target, self.program.name),
             outcome=outcome,
             reason=reason,
-            diagnostics=tail,
+            diagnostics=tuple(self.output.rstrip("\n").splitlines()[-40:]),  # where it stopped
         )
 
     def _verdict(self) -> tuple[str, str | None]:
-        problem = self.suite.problem() if self.suite.is_ktap else None
-        done = f" after {len(self.suite.tests)} results" if self.suite.tests else ""
-        if self.plan_note():
-            done = f" after {self.plan_note()}"
+        s = self.suite
+        if s.plan is not None and len(s.tests) < s.plan:
+            done = f" after {len(s.tests)} of {s.plan} planned results"
+        else:
+            done = f" after {len(s.tests)} results" if s.tests else ""
+        rc = self.rc
         if not self.program.built:
             return "error", f"did not build (see {self.program.log})"
         if self.guest_died:
@@ -577,8 +577,9 @@ class ProgramResult:
             return "error", f"guest died while the program ran{done}: {first}"
         if self.timed_out:
             return "error", f"timed out after {self.timeout} s{done}"
-        rc = self.rc
-        if rc is not None and rc > 128 and rc - 128 < 65:
+        if rc is None:
+            return "error", f"no exit status (the SSH channel closed){done}"
+        if 128 < rc < 128 + 65:
             try:
                 name = signal.Signals(rc - 128).name
             except ValueError:
@@ -586,19 +587,12 @@ class ProgramResult:
             return "error", f"crashed: killed by {name}{done}"
         if rc == SKIP_RC:
             lines = [ln.strip() for ln in self.output.splitlines() if ln.strip()]
-            why = self.suite.skip_reason or _last_skip(self.suite) or (lines[-1] if lines else "")
+            why = s.skip_reason or _last_skip(s) or (lines[-1] if lines else "")
             return "skipped", why or "exit 4 (skip)"
-        if rc == 0 and problem:
-            return "error", f"incomplete: {problem}"
+        problem = s.problem() if s.is_ktap else None
         if rc == 0:
-            return "passed", None
+            return ("error", f"incomplete: {problem}") if problem else ("passed", None)
         return "failed", f"exit={rc}" + (f"; incomplete: {problem}" if problem else "")
-
-    def plan_note(self) -> str:
-        s = self.suite
-        if s.plan is not None and len(s.tests) < s.plan:
-            return f"{len(s.tests)} of {s.plan} planned results"
-        return ""
 
 
 def _last_skip(suite: ktap.Suite) -> str | None:
@@ -688,7 +682,8 @@ def run_program(
         rc=rc,
         duration_s=round(duration, 3),
         timeout=limit,
-        timed_out=state["host_timeout"] or (rc == TIMEOUT_RC and limit > 0),
+        timed_out=state["host_timeout"]
+        or (limit > 0 and (rc == TIMEOUT_RC or (rc == 128 + 9 and duration >= limit))),
         guest_died=state["died"],
         suite=ktap.parse(out),
     )
