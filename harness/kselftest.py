@@ -492,15 +492,13 @@ def build(source: Source, specs: list[TargetSpec]) -> InstalledTree:
     """Build (or reuse) every target the specs name, and their dependency targets."""
     built: dict[str, BuiltTarget] = {}
     selected: list[Program] = []
-    khdr: Path | None = None
     for spec in specs:
         for target in (*DEP_TARGETS.get(spec.target, ()), spec.target):
             if target in built:
                 continue
             if target != spec.target and not (source.selftests / target).is_dir():
                 continue  # an older tree without that dependency target
-            bt = build_target(source, target, khdr)
-            built[target] = bt
+            built[target] = build_target(source, target)
         bt = built[spec.target]
         by_name = {p.name: p for p in bt.programs}
         for name in spec.programs or tuple(by_name):

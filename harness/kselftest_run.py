@@ -43,6 +43,7 @@ def _vm(m: Machine) -> dict:
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> int:
+    specs = kselftest.parse_spec(args.kselftest)  # a bad spec fails before any download
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     doc = {
@@ -51,10 +52,15 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         "vms": [],
         "tests": [],
     }
-    k = kernel.resolve(args.kernel)
+    if args.kernel_src and not args.kernel:
+        from .build import build as build_kernel
+
+        k = build_kernel(args.kernel_src)  # the tree's kernel, tests from the same tree
+    else:
+        k = kernel.resolve(args.kernel)
     source = kselftest.source_for(k, args.kernel_src)
     t0 = time.monotonic()
-    tree = kselftest.build(source, kselftest.parse_spec(args.kselftest))
+    tree = kselftest.build(source, specs)
     for bt in tree.targets:
         how = "cached" if bt.cached else f"built in {bt.build_s:.1f} s"
         miss = f", did not build: {', '.join(bt.missing)}" if bt.missing else ""
@@ -104,7 +110,9 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m harness.kselftest_run", description=__doc__)
     ap.add_argument("--kernel", default=None, help="kernel spec (default debian:6.12)")
-    ap.add_argument("--kernel-src", type=Path, help="the kernel's source tree")
+    ap.add_argument(
+        "--kernel-src", type=Path, help="kernel source tree: built and booted unless --kernel"
+    )
     ap.add_argument("--kselftest", required=True, help="targets, e.g. nsfs,pidfd,net:veth.sh")
     ap.add_argument("--out", type=Path, default=Path("nsharness-out/kselftest"))
     ap.add_argument("--accel", default="auto", choices=("auto", "kvm", "tcg"))

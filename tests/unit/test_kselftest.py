@@ -235,3 +235,13 @@ def test_long_output_is_clipped_in_the_report_keeping_head_and_tail():
     assert len(clipped) < 4200 and "characters cut" in clipped
     assert clipped.startswith("TAP version 13\n1..8\n") and clipped.endswith(text[-1000:])
     assert ks.clip(text) == text
+
+
+def test_kselftest_run_bad_spec_is_one_line_before_any_work(tmp_path, capsys):
+    from harness import kselftest_run
+
+    out = tmp_path / "out"
+    assert kselftest_run.main(["--kselftest", "nsfs:../x", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("nsharness: bad kselftest program") and err.count("\n") == 1
+    assert not out.exists()
