@@ -154,3 +154,17 @@ def test_every_saved_output_parses_and_flattens():
         recs = ktap.flatten(ktap.parse(f.read_text()), ("t",))
         assert all(r.outcome in ktap.OUTCOMES for r in recs), f
         assert len({r.path for r in recs}) == len(recs), f
+
+
+@pytest.mark.parametrize("rel", [f"{R61}/pidfd/pidfd_setns_test.out", f"{R612}/net/tun.out"])
+def test_cut_anywhere_never_silent(rel):
+    """Wherever a real run stops, the suite either holds every planned result or says which
+    part is missing: no prefix of the output parses as a complete run."""
+    lines = out(rel).splitlines(keepends=True)
+    full = ktap.parse("".join(lines))
+    for n in range(2, len(lines)):  # from just after the plan line
+        suite = ktap.parse("".join(lines[:n]))
+        if len(suite.tests) < full.plan:
+            assert suite.problem() == f"{len(suite.tests)} of {full.plan} planned results"
+        else:
+            assert suite.problem() is None
