@@ -25,7 +25,14 @@ Design note for the integrator (plugin/CLI/report):
   observations.ktap), skip_reason / message from the KTAP reason and diagnostics,
   kernel_log = the kernel log lines printed during the program, name = last path element,
   params = {"kernel": release}. A program's build failure is an "error" record naming the
-  build log. KCIDB paths are `kselftest.<target>.<program>.<subtest>` (harness/kcidb.py).
+  build log. A kernel splat (console.find_splats) in the program's kernel log fails its
+  program record, as the agent fixture does for scenarios. The program record keeps rc,
+  timeout and the output (head and tail past 64 KB) in observations. KCIDB paths are
+  `kselftest.<target>.<program>.<subtest>` (harness/kcidb.py).
+- Wiring: `python -m harness.kselftest_run` is the stand-alone driver CI uses today; it
+  shows the sequence `nsharness run --kselftest SPEC` needs (per kernel: build before
+  booting, one install per boot, reboot after a guest death). Under TCG pass
+  `timeout=` (e.g. 3x program.timeout): pidfd_test's pid-recycling test outlasts 45 s.
 """
 
 from __future__ import annotations
