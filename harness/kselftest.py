@@ -32,7 +32,7 @@ Design note for the integrator (plugin/CLI/report):
 - Wiring: `python -m harness.kselftest_run` is the stand-alone driver CI uses today; it
   shows the sequence `nsharness run --kselftest SPEC` needs (per kernel: build before
   booting, one install per boot, reboot after a guest death). Under TCG pass
-  `timeout=` (e.g. 3x program.timeout): pidfd_test's pid-recycling test outlasts 45 s.
+  `timeout=` (e.g. 8x program.timeout): pidfd_test's pid-recycling test takes 235 s there.
 """
 
 from __future__ import annotations
