@@ -245,3 +245,17 @@ def test_kselftest_run_bad_spec_is_one_line_before_any_work(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("nsharness: bad kselftest program") and err.count("\n") == 1
     assert not out.exists()
+
+
+def test_net_scripts_with_their_tools_installed():
+    rt = result(f"{R61}-pkgs/net/rtnetlink.sh").records()
+    assert (rt[0].outcome, rt[0].reason) == ("failed", "exit=1")
+    counts = ktap.counts(rt[1:])
+    assert (counts["passed"], counts["failed"], counts["skipped"]) == (19, 1, 2)
+    (red,) = [r for r in rt[1:] if r.outcome == "failed"]
+    assert red.path == ("net", "rtnetlink.sh", "set interface alias test-dummy0 to")
+    assert "./rtnetlink.sh: line 366: uuidgen: command not found" in red.diagnostics
+    skip = {r.path[-1] for r in rt[1:] if r.outcome == "skipped"}
+    assert skip == {"ipsec_offload can't load netdevsim", "bridge_parent_id can't load netdevsim"}
+    uni = result(f"{R61}-pkgs/net/unicast_extensions.sh").records()
+    assert uni[0].outcome == "passed" and ktap.counts(uni[1:])["passed"] == 17
