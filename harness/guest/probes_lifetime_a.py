@@ -60,11 +60,15 @@ class Born:
         go_r, go_w = os.pipe()
         self.go_w = go_w
         self.pid = os.fork()
-        if self.pid == 0:
-            a.close()
-            os.close(go_w)
-            _close_inherited({b.fileno(), go_r})
-            os._exit(self._creator(b, go_r))
+        if self.pid == 0:  # never return into the agent's code from here
+            code = 1
+            try:
+                a.close()
+                os.close(go_w)
+                _close_inherited({b.fileno(), go_r})
+                code = self._creator(b, go_r)
+            finally:
+                os._exit(code)
         b.close()
         os.close(go_r)
         msg, anc, _fl, _ad = a.recvmsg(4096, socket.CMSG_SPACE(4))
@@ -138,6 +142,9 @@ class Born:
             except OSError:
                 pass
             os.unlink(self.path)
+        if rtnl.link_present(self.peer):  # a veth that did not follow its dead netns
+            with rtnl.Rtnl() as r:
+                r.delete(self.peer)
 
 
 def events() -> rtnl.Rtnl:
@@ -229,7 +236,7 @@ def bind_mount_keepalive(path: str = "/run/nshl20") -> dict:
             out["readlink"] = {"text": os.readlink(path)}
         except OSError as e:
             out["readlink"] = {"errno": errno_name(e.errno)}
-        out["mountinfo"] = _mountinfo_at(path)
+        out["mountinfo"] = mountinfo_at(path)
         out["joined"] = _join_and_list(path)
         umount2(path, MNT_DETACH)
         os.unlink(path)
@@ -244,7 +251,7 @@ def bind_mount_keepalive(path: str = "/run/nshl20") -> dict:
             os.unlink(path)
 
 
-def _mountinfo_at(path: str) -> dict | None:
+def mountinfo_at(path: str) -> dict | None:
     with open("/proc/self/mountinfo") as f:
         for line in f:
             left, _, right = line.partition(" - ")

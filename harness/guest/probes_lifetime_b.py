@@ -10,7 +10,7 @@ import time
 
 import rtnl
 from lifecycle import kmsg_mark, kmsg_since
-from probes_lifetime_a import Born, _mountinfo_at, events, sentinel_gone, state, watch
+from probes_lifetime_a import Born, events, mountinfo_at, sentinel_gone, state, watch
 from probes_setns_a import SetupError
 from registry import op
 
@@ -52,13 +52,13 @@ def ip_netns_delete_keepalive(name: str = "nshl21d") -> dict:
             raise SetupError(f"giving netns {name} an id in init's table: none assigned")
         n = _Named(nsid, peer)
         out = {"ino": os.fstat(fd).st_ino, "nsid": nsid, "peer": peer,
-               "mountinfo_before": _mountinfo_at(path)}  # fmt: skip
+               "mountinfo_before": mountinfo_at(path)}  # fmt: skip
         r = subprocess.run(
             ["ip", "netns", "delete", name], capture_output=True, text=True, timeout=30
         )
         out["delete"] = {"rc": r.returncode, "stderr": r.stderr.strip()[-200:]}
         out["name_exists"] = os.path.exists(path)
-        out["mountinfo_after"] = _mountinfo_at(path)
+        out["mountinfo_after"] = mountinfo_at(path)
         out["sentinel"] = sentinel_gone(ev, s, log)
         out["alive"] = state(n, log)
         out["fd_ino"] = os.fstat(fd).st_ino

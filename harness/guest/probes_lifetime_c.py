@@ -141,8 +141,10 @@ def nsfs_owner_ioctls() -> dict:
             rp, wp = os.pipe()
             c = os.fork()
             if c == 0:  # pid_for_children only: the child is in P
-                os.write(wp, json.dumps(ns_ioctl_fd(fd, NS_GET_PARENT)).encode())
-                os._exit(0)
+                try:
+                    os.write(wp, json.dumps(ns_ioctl_fd(fd, NS_GET_PARENT)).encode())
+                finally:
+                    os._exit(0)
             os.close(wp)
             v = json.loads(os.read(rp, 4096) or b"{}")
             os.waitpid(c, 0)

@@ -98,8 +98,10 @@ def setns_mnt_rules() -> dict:
             rp, wp = os.pipe()
             pid = libc.syscall(56, ctypes.c_ulong(CLONE_FS | 17), 0, 0, 0, 0)  # clone(), SIGCHLD
             if pid == 0:
-                os.read(rp, 1)
-                os._exit(0)
+                try:
+                    os.read(rp, 1)
+                finally:
+                    os._exit(0)
             if pid < 0:
                 return {"exception": f"clone(CLONE_FS) failed: errno {ctypes.get_errno()}"}
             try:
@@ -186,14 +188,18 @@ def setns_pid_rules() -> dict:
             rp, wp = os.pipe()
             go_r, go_w = os.pipe()
             c = os.fork()
-            if c == 0:
-                kid = {"getpid": os.getpid(), "pid_ns": ns_ino("pid", "self")}
-                own = os.open("/proc/self/ns/pid", os.O_RDONLY)  # P, its active pid ns
-                kid["to its own active pid ns"] = try_errno(setns, own, CLONE["pid"])
-                kid["to the ancestor (init) pid ns"] = try_errno(setns, init_fd, CLONE["pid"])
-                os.write(wp, json.dumps(kid).encode())
-                os.read(go_r, 1)  # stay alive until the parent has read our NSpid
-                os._exit(0)
+            if c == 0:  # in P; never return into the caller's code from here
+                try:
+                    os.close(go_w)
+                    os.close(rp)
+                    kid = {"getpid": os.getpid(), "pid_ns": ns_ino("pid", "self")}
+                    own = os.open("/proc/self/ns/pid", os.O_RDONLY)  # P, its active pid ns
+                    kid["to its own active pid ns"] = try_errno(setns, own, CLONE["pid"])
+                    kid["to the ancestor (init) pid ns"] = try_errno(setns, init_fd, CLONE["pid"])
+                    os.write(wp, json.dumps(kid).encode())
+                    os.read(go_r, 1)  # stay alive until the parent has read our NSpid
+                finally:
+                    os._exit(0)
             os.close(wp)
             r["forked"] = json.loads(os.read(rp, 4096) or b"{}")
             r["forked"]["fork_returned"] = c
