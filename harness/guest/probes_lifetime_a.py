@@ -218,7 +218,7 @@ def sentinel_gone(ev: rtnl.Rtnl, s: Born, ev_log: list[dict], timeout: float = 5
 def bind_mount_keepalive(path: str = "/run/nshl20") -> dict:
     """A bind mount of /proc/self/ns/net at *path* keeps the netns alive after its only
     process exited; afterwards umount2(MNT_DETACH) + unlink lets it die."""
-    open(path, "x").close()
+    open(path, "a").close()  # the mount point (a file: ns files are bind-mounted on files)
     b = s = None
     ev = events()
     log: list[dict] = []
