@@ -31,14 +31,10 @@ from nsops import (
     try_errno,
 )
 from procs import Holder, fork_call
-from registry import op
+from registry import SetupError, op  # (SetupError re-exported to the other probes)
 from rtnl import Rtnl
 
 IPC_CREAT = 0o1000
-
-
-class SetupError(Exception):
-    """A step that only sets the scene failed: "<step>: <what happened>"."""
 
 
 def hold(what: str, **kw) -> Holder:

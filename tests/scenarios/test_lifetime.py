@@ -16,9 +16,7 @@ import re
 import pytest
 
 from harness.guest.nsops import CLONE
-from harness.verdict import BehaviourChanged, SetupStepFailed
-
-from .findings import Findings
+from harness.verdict import BehaviourChanged, Findings, SetupStepFailed
 
 pytestmark = [pytest.mark.vm, pytest.mark.area("lifetime")]
 

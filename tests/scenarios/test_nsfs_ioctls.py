@@ -12,9 +12,7 @@ import pytest
 
 from harness.guest.nsops import CLONE
 from harness.scenario import kernel_version, needs_config
-from harness.verdict import SetupStepFailed
-
-from .findings import Findings
+from harness.verdict import Findings, SetupStepFailed
 
 pytestmark = [pytest.mark.vm, pytest.mark.area("lifetime")]
 

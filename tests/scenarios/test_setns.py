@@ -11,9 +11,7 @@ holder's /proc/<pid>/ns. Each test reports every broken expectation at once (Fin
 import pytest
 
 from harness.scenario import needs_config, needs_version
-from harness.verdict import SetupStepFailed
-
-from .findings import Findings, record
+from harness.verdict import Findings, SetupStepFailed, record
 
 pytestmark = [pytest.mark.vm, pytest.mark.area("setns")]
 
