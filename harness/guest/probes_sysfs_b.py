@@ -109,7 +109,7 @@ def _outlive(timeout: float) -> dict:
                 )
             os.mkdir("/mnt/b")
             nsops.mount("nshv5", "/mnt/b", "sysfs")
-            os.write(w, b"ok")
+            os.write(w, ("ok " + " ".join(nl_names())).encode())
         except BaseException as e:  # noqa: BLE001
             os.write(w, repr(e).encode()[:500])
         os.read(go_r, 1)
@@ -117,7 +117,7 @@ def _outlive(timeout: float) -> dict:
     os.close(home_fd)
     msg = os.read(r, 600).decode()
     try:
-        if msg != "ok":
+        if not msg.startswith("ok "):
             raise SetupError(f"make netns B with a sysfs mount: {msg}")
         bfd = os.open(f"/proc/{g}/ns/net", os.O_RDONLY)
         with Rtnl() as rt:
@@ -125,6 +125,7 @@ def _outlive(timeout: float) -> dict:
         os.close(bfd)
         lo_fd = os.open("/mnt/b/class/net/lo/ifindex", os.O_RDONLY)
         before = {
+            "netlink_in_b": msg.split()[1:],
             **sysfs_views("/mnt/b"),
             "peer_in_init": link_present("nshv5i"),
             "nsids": nsid_table(),

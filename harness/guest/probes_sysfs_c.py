@@ -10,7 +10,7 @@ import socket
 import subprocess
 
 import nsops
-from nsops import NOBODY
+from nsops import CLONE, NOBODY, try_errno
 from probes_sysfs_a import (
     SetupError,
     dummy_setup,
@@ -200,7 +200,15 @@ def sysfs_attrs_across_move() -> dict:
             nsops.drop_effective_caps(["CAP_NET_ADMIN"])
             return write_text(attr + "/mtu", "1450")
 
+        def caps_only_in_own_userns():  # opened as root, written as root of a new user ns
+            fd = os.open(attr + "/mtu", os.O_WRONLY)
+            step("unshare(CLONE_NEWUSER)", nsops.unshare, CLONE["user"])
+            return try_errno(os.write, fd, b"1450")
+
         out["before"]["write_mtu_without_cap_net_admin"] = in_child("9 no cap", no_net_admin)
+        out["before"]["write_mtu_as_root_of_new_userns"] = in_child(
+            "9 new userns", caps_only_in_own_userns
+        )
         with hold(
             "holder U (uid 65534: user+net+mnt ns)", kinds=("user", "net", "mnt"), as_uid=NOBODY
         ) as u:

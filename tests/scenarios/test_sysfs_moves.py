@@ -171,7 +171,9 @@ def test_attribute_owner_follows_the_netns_owner_and_counters_survive_a_move(
     netdev_change_owner() on a move -> "owners of nshv9's sysfs files ... in U's netns
     gave {dir: [0, 0] ...}; expected [65534, 65534] ..." and U's root gets EACCES writing
     mtu; netdev_store() using capable() -> "writing mtu (1400) as root of U failed with
-    EPERM"; counters reset on a move -> "tx_packets ... in U gave {sysfs: '0' ...}"."""
+    EPERM"; ... using current_user_ns() -> "write() to an mtu fd opened as root, after
+    unshare(CLONE_NEWUSER) succeeded; expected EPERM"; counters reset on a move ->
+    "tx_packets ... in U gave {sysfs: '0' ...}"."""
     needs_config(nsh_kernel, "USER_NS", "a netns owned by an unprivileged user's user ns")
     needs_config(nsh_kernel, "PACKET", "frames sent through AF_PACKET")
     r = observe("attrs", agent.sysfs_attrs_across_move())
@@ -187,6 +189,9 @@ def test_attribute_owner_follows_the_netns_owner_and_counters_survive_a_move(
     f.errno(r["before"]["write_mtu_without_cap_net_admin"], "EPERM", call="writing mtu as "
             "root without CAP_NET_ADMIN", why="netdev attribute writes need CAP_NET_ADMIN over "
             "the device netns's user ns (DAC passes: root owns the file)")  # fmt: skip
+    f.errno(r["before"]["write_mtu_as_root_of_new_userns"], "EPERM", call="write() to an mtu "
+            "fd opened as root, after unshare(CLONE_NEWUSER)", why="CAP_NET_ADMIN is needed "
+            "over the device netns's user ns (init's), not the writer's own")  # fmt: skip
     f.expect(tx, {"sysfs": str(tx["netlink"]), "netlink": tx["netlink"], "proc": tx["netlink"]},
              what="tx_packets before the move (sysfs, IFLA_STATS64, /proc/net/dev)",
              why="three interfaces read the same counters")  # fmt: skip
