@@ -16,13 +16,8 @@ import os
 import nsops
 from nsops import CLONE, MNT_DETACH, MS_PRIVATE, MS_REC, errno_name, try_errno
 from procs import Holder, fork_call
-from registry import op
+from registry import SetupError, op
 from rtnl import Rtnl
-
-
-class SetupError(Exception):
-    """A step that only sets the scene failed: "<step>: <what happened>"."""
-
 
 # ------------------------------------------------------------------ scene helpers
 

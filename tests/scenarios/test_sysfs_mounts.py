@@ -5,10 +5,9 @@ netns's destruction seen through rtnetlink (peer device, nsid), mountinfo."""
 import pytest
 
 from harness.scenario import needs_config
-from harness.verdict import BehaviourChanged
+from harness.verdict import BehaviourChanged, Findings
 
 from ._sysfs import AT_MOUNT, expect_rows, require
-from .findings import Findings
 
 pytestmark = [pytest.mark.vm, pytest.mark.area("sysfs-views")]
 

@@ -13,9 +13,9 @@ import re
 import pytest
 
 from harness.scenario import kernel_version, needs_config
+from harness.verdict import Findings
 
 from ._sysfs import AT_MOUNT, expect_rows, require, show
-from .findings import Findings
 
 pytestmark = [pytest.mark.vm, pytest.mark.area("sysfs-views")]
 

@@ -10,8 +10,9 @@ test_sysfs_mounts.py; 6, 7, 9, v2: test_sysfs_moves.py.)
 
 import pytest
 
+from harness.verdict import Findings
+
 from ._sysfs import AT_MOUNT, expect_rows, made, require
-from .findings import Findings
 
 pytestmark = [pytest.mark.vm, pytest.mark.area("sysfs-views")]
 
