@@ -61,7 +61,9 @@ def test_moved_device_leaves_the_source_view_and_appears_in_the_target(agent, ob
 
 
 @pytest.mark.behaviour("v2", 6)
-def test_move_uevent_sequence_per_kernel_version(agent, nsh_kernel, observe):
+def test_move_uevents_in_the_target_have_an_extra_move_before_6_8_a_lone_add_after(
+    agent, nsh_kernel, observe
+):
     """v2 (and 6). Three moves into B: plain; with a new name free in B (do_setlink moves,
     then renames); with a new name while the old one is taken in B (the kernel renames
     inside __dev_change_net_namespace). Before 6.8 device_rename() sends move@ after the
