@@ -79,22 +79,24 @@ def observe(request: pytest.FixtureRequest):
 def agent(request: pytest.FixtureRequest, vm: Machine) -> Guest:
     """The guest agent's typed operations (harness.ops.Guest)."""
     ag = vm.agent
-    if not hasattr(ag, "baseline"):
+    if not hasattr(ag, "baseline"):  # a new guest: its clean state, and where its log is
         ag.baseline = ag.call("init_state")
+        ag.mark = ag.call("kmsg_mark")
     ag.take_steps()
-    mark = ag.call("kmsg_mark")
+    mark = ag.mark
     yield Guest(ag)
     extras = _extras(request)
     extras["steps"] = ag.take_steps()
     if not vm.usable():
         extras["error_kind"] = "guest-died" if not vm.alive() else "harness"
         return
-    lines = ag.call("kmsg_since", seq=mark)
+    after = ag.call("after_test", seq=mark)  # one round trip for every check below
+    lines, ag.mark = after["kmsg"], after["mark"]
     ignore = request.config.getoption("splat_ignore") or []
     splats = [s for s in find_splats(lines) if not any(i in s.headline for i in ignore)]
     extras["kernel_log"] = lines
     extras["splats"] = [s.to_dict() for s in splats]
-    leaks = isolation.compare(ag.baseline, ag.call("init_state"))
+    leaks = isolation.compare(ag.baseline, after["state"])
     if leaks:
         extras["leaks"] = leaks.parts
         if vm.opts.snapshots:  # a restore costs a fraction of a boot: the cleanest undo
