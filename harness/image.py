@@ -4,26 +4,45 @@ The image is a plain ext4 file that no VM ever writes to: each boot gets its own
 throw-away writable layer (QEMU snapshot=on), so every boot starts clean and any number
 of VMs share one image. It is rebuilt only when the recipe (or the host's pyroute2,
 copied in so guest and host speak the same version) changes.
+
+Root and ordinary users build it the same way: mmdebstrap's unshare mode (for root it
+only adds a private mount namespace), then imagefs.py finishes and packs the tree as root
+of a user namespace mapped like mmdebstrap's (userns.py) -- for root, directly. Nothing
+needs privileges: an ordinary user needs subordinate ids and newuidmap (`nsharness doctor`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import userns
 from .cache import atomic_dir, cache_root, locked
 from .errors import ImageError
+from .hostpath import ensure_sbin_on_path, which
+from .imagefs import FinishSpec
 from .progress import run_logged
 
+# mkfs.ext4, debugfs, depmod and chroot live in /usr/sbin, which an ordinary user's PATH
+# lacks on Debian; boot files (depmod) and the image need them.
+ensure_sbin_on_path()
+
 RECIPES = Path(__file__).resolve().parent.parent / "vm-images"
+#: Bumped when the build itself (not the recipe) changes what lands in the image.
+BUILDER = "2"  # 2: unshare mode for everyone, hash-based pycs, /dev nodes via debugfs
+STAGING_PREFIX = "nsharness-image-"
 
 
 @dataclass(frozen=True)
@@ -65,6 +84,7 @@ class Recipe:
             h.update(str(f.relative_to(self.path)).encode() + b"\0")
             h.update(f.read_bytes())
         h.update(f"pyroute2={pyroute2_version()}".encode())
+        h.update(f"builder={BUILDER}".encode())
         return h.hexdigest()[:16]
 
 
@@ -92,10 +112,10 @@ def _pyroute2_dir() -> Path:
     return Path(pyroute2.__file__).resolve().parent
 
 
-def _run_with_progress(cmd: list[str], label: str, log: Path) -> None:
+def _run_with_progress(cmd: list[str], label: str, log: Path, what: str) -> None:
     rc, tail = run_logged(cmd, label, log)
     if rc != 0:
-        raise ImageError(f"{cmd[0]} failed (exit {rc}, log {log}): {' | '.join(tail[-3:])}")
+        raise ImageError(f"{what} failed (exit {rc}, log {log}): {' | '.join(tail[-3:])}")
 
 
 def _dir_size_mb(path: Path) -> int:
@@ -110,89 +130,165 @@ def _dir_size_mb(path: Path) -> int:
 
 
 def make_ext4(src: Path, out: Path, label: str, free_mb: int) -> None:
-    """Pack a directory into an ext4 image file (mkfs.ext4 -d: no mounting, no root)."""
+    """Pack a directory into an ext4 image file (mkfs.ext4 -d: no mounting, no root).
+
+    mkfs.ext4 records the owners it sees. As root (or root of the build namespace) those
+    are the tree's real owners; an ordinary user's own tree (a kernel's modules) is packed
+    in a namespace where that user is root, so the guest sees root's files, as it would
+    had root built them.
+    """
     size = int(_dir_size_mb(src) * 1.25) + free_mb + 16
-    res = subprocess.run(
-        [
-            "mkfs.ext4",
-            "-q",
-            "-F",
-            "-L",
-            label,
-            "-d",
-            str(src),
-            "-E",
-            "root_owner=0:0",
-            str(out),
-            f"{size}M",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    mkfs = which("mkfs.ext4") or "mkfs.ext4"
+    cmd = [mkfs, "-q", "-F", "-L", label, "-d", str(src), "-E", "root_owner=0:0", str(out)]
+    cmd.append(f"{size}M")
+    if os.geteuid() != 0:
+        cmd = userns.command(cmd, userns.self_as_root(os.getuid(), os.getgid()))
+    res = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if res.returncode != 0:
         raise ImageError(f"mkfs.ext4 failed: {res.stderr.strip()}")
 
 
-def build(recipe: Recipe, dest: Path) -> None:
-    """Build the image into *dest* (a fresh directory)."""
-    if shutil.which("mmdebstrap") is None:
-        raise ImageError("mmdebstrap is not installed (apt-get install mmdebstrap)")
-    if os.geteuid() != 0:
-        raise ImageError("building the guest image needs root (mmdebstrap root mode)")
-    root = dest / "rootfs"
+def _usable_staging(path: Path) -> bool:
+    """Can any id reach *path* (mmdebstrap's namespace root is nobody the user knows),
+    and may programs run from it (the tree is chrooted into)?"""
+    try:
+        if not all(os.stat(p).st_mode & 0o001 for p in (path, *path.parents)):
+            return False
+        return not os.statvfs(path).f_flag & os.ST_NOEXEC
+    except OSError:
+        return False
+
+
+def staging_base() -> Path:
+    for cand in (tempfile.gettempdir(), "/var/tmp", "/tmp"):
+        if _usable_staging(Path(cand)):
+            return Path(cand)
+    raise ImageError(
+        "no temporary directory every user can traverse and run programs from (TMPDIR, "
+        "/var/tmp, /tmp): mmdebstrap's namespace root must reach and chroot into its tree"
+    )
+
+
+def _remove_tree(path: Path, idmap: userns.IdMap | None) -> None:
+    """Remove a build tree whose files belong to subordinate ids (needs their namespace)."""
+    if not path.exists():
+        return
+    cmd = userns.command(["rm", "-rf", "--one-file-system", str(path)], idmap)
+    subprocess.run(cmd, capture_output=True, check=False)
+
+
+def _lock_held(lock: Path) -> bool:
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def sweep_stale_staging(base: Path, idmap: userns.IdMap | None, min_age_s: float = 60) -> None:
+    """Remove staging trees of builds that died (SIGKILL, power loss) without cleaning up.
+
+    The user cannot delete them by hand (their files belong to subordinate ids), so the
+    next build does: any of ours whose lock no live build holds.
+    """
+    for d in base.glob(STAGING_PREFIX + "*"):
+        try:
+            st = d.lstat()
+        except OSError:
+            continue
+        if st.st_uid != os.getuid() or time.time() - st.st_mtime < min_age_s:
+            continue
+        if not _lock_held(d / ".lock"):
+            _remove_tree(d / "rootfs", idmap)
+            shutil.rmtree(d, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def staging_dir(idmap: userns.IdMap | None) -> Iterator[Path]:
+    """A directory for mmdebstrap's tree, outside the private cache (mode 0711: the
+    namespace root can reach names in it but not list it), removed afterwards."""
+    base = staging_base()
+    sweep_stale_staging(base, idmap)
+    d = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=base))
+    lock = os.open(d / ".lock", os.O_CREAT | os.O_RDWR, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        d.chmod(0o711)
+        yield d
+    finally:
+        _remove_tree(d / "rootfs", idmap)
+        os.close(lock)
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def build(recipe: Recipe, dest: Path, mode: str = "unshare") -> None:
+    """Build the image into *dest* (a fresh directory).
+
+    *mode* is mmdebstrap's: "unshare" (everyone) or "root" (root only; kept to compare
+    with and to benchmark against).
+    """
+    for tool, pkg in (("mmdebstrap", "mmdebstrap"), ("mkfs.ext4", "e2fsprogs")):
+        if which(tool) is None:
+            raise ImageError(f"{tool} is not installed (apt-get install {pkg})")
+    if which("debugfs") is None:
+        raise ImageError("debugfs is not installed (apt-get install e2fsprogs)")
+    if mode not in ("unshare", "root"):
+        raise ImageError(f"unknown mmdebstrap mode '{mode}' (unshare or root)")
+    if mode == "root" and os.geteuid() != 0:
+        raise ImageError("mmdebstrap's root mode needs root; ordinary users build in unshare mode")
+    try:
+        idmap = None if os.geteuid() == 0 else userns.subid_map()
+    except userns.UsernsError as e:
+        raise ImageError(str(e)) from None
     log = dest / "build.log"
-    cmd = [
-        "mmdebstrap",
-        f"--variant={recipe.variant}",
-        "--mode=root",
-        f"--include={','.join(recipe.packages)}",
-        recipe.suite,
-        str(root),
-        recipe.mirror,
-    ]
-    _run_with_progress(cmd, f"building guest image '{recipe.name}'", log)
-    for rel in recipe.strip:
-        shutil.rmtree(root / rel, ignore_errors=True)
-    overlay = recipe.path / "overlay"
-    if overlay.is_dir():
-        shutil.copytree(overlay, root, dirs_exist_ok=True, symlinks=True)
-    pyver = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    guest_py = sorted((root / "usr/lib").glob("python3.*"))
-    site = root / "usr/local/lib" / (guest_py[-1].name if guest_py else pyver) / "dist-packages"
-    site.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(
-        _pyroute2_dir(), site / "pyroute2", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    # Byte-compile what we copied with the guest's own python, so the first import is not
-    # also a compile (guest Python runs ~6x slower than the host's under TCG).
-    subprocess.run(
-        [
-            "chroot",
-            str(root),
-            "python3",
-            "-m",
-            "compileall",
-            "-q",
-            f"/{site.relative_to(root)}/pyroute2",
-        ],
-        capture_output=True,
-        check=False,
-    )
-    packages = subprocess.run(
-        ["chroot", str(root), "dpkg-query", "-W", "-f", "${Package} ${Version}\\n"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.split("\n")
-    make_ext4(root, dest / "root.ext4", "nsroot", recipe.free_mb)
-    shutil.rmtree(root)
+    with staging_dir(idmap) as stage:
+        rootfs = stage / "rootfs"
+        rootfs.mkdir()
+        # HOME and TMPDIR where the namespace root can reach them (not the user's own).
+        cmd = [
+            "env",
+            f"HOME={stage}",
+            f"TMPDIR={stage}",
+            "mmdebstrap",
+            f"--variant={recipe.variant}",
+            f"--mode={mode}",
+            f"--include={','.join(recipe.packages)}",
+            recipe.suite,
+            str(rootfs),
+            recipe.mirror,
+        ]
+        _run_with_progress(cmd, f"building guest image '{recipe.name}'", log, "mmdebstrap")
+        overlay = recipe.path / "overlay"
+        spec = FinishSpec(
+            rootfs=str(rootfs),
+            overlay=str(overlay) if overlay.is_dir() else "",
+            pyroute2=str(_pyroute2_dir()),
+            strip=recipe.strip,
+            out=str(dest / "root.ext4"),
+            packages_out=str(dest / "packages.txt"),
+            label="nsroot",
+            free_mb=recipe.free_mb,
+            owner=idmap.owner if idmap else (0, 0),
+        )
+        finish = [sys.executable, "-m", "harness.imagefs", spec.to_json()]
+        label = f"packing guest image '{recipe.name}'"
+        _run_with_progress(userns.command(finish, idmap), label, log, "finishing the image")
+    packages = (dest / "packages.txt").read_text().split("\n")
+    (dest / "packages.txt").unlink()
     manifest = {
         "recipe": recipe.name,
         "hash": recipe.hash,
         "suite": recipe.suite,
         "pyroute2": pyroute2_version(),
         "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "built_by": "root" if idmap is None else "user",
+        "mmdebstrap_mode": mode,
         "packages": [p for p in packages if p],
     }
     (dest / "manifest.json").write_text(json.dumps(manifest, indent=1))
