@@ -227,12 +227,31 @@ def staging_dir(idmap: userns.IdMap | None) -> Iterator[Path]:
         shutil.rmtree(d, ignore_errors=True)
 
 
-def build(recipe: Recipe, dest: Path, mode: str = "unshare") -> None:
+def default_mode() -> str:
+    """mmdebstrap's unshare mode for everyone, except root where namespaces are forbidden.
+
+    Root in a container without CAP_SYS_ADMIN cannot unshare a mount namespace, so unshare
+    mode fails at once; root mode still works there (it skips mounting /proc and /sys), as
+    it always did. The finishing steps are the same either way.
+    """
+    if os.geteuid() != 0:
+        return "unshare"
+    tool = which("unshare")
+    probe = [tool or "unshare", "--mount", "--pid", "--fork", "--uts", "--ipc", "true"]
+    try:
+        ok = subprocess.run(probe, capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        ok = False
+    return "unshare" if ok else "root"
+
+
+def build(recipe: Recipe, dest: Path, mode: str | None = None) -> None:
     """Build the image into *dest* (a fresh directory).
 
-    *mode* is mmdebstrap's: "unshare" (everyone) or "root" (root only; kept to compare
-    with and to benchmark against).
+    *mode* is mmdebstrap's: "unshare" (everyone; the default where the host allows it)
+    or "root" (root only; also kept to compare with and to benchmark against).
     """
+    mode = mode or default_mode()
     for tool, pkg in (("mmdebstrap", "mmdebstrap"), ("mkfs.ext4", "e2fsprogs")):
         if which(tool) is None:
             raise ImageError(f"{tool} is not installed (apt-get install {pkg})")
