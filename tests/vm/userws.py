@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import userns
+from harness.staging import STAGING_PREFIX
 
 ROOT = Path(__file__).resolve().parents[2]
 #: What a user's shell would also have: proxies and package indexes.
@@ -175,7 +176,7 @@ class Workspace:
         self.kill_all()
         shutil.rmtree(self.dir, ignore_errors=True)
         for base in (Path("/tmp"), Path("/var/tmp")):
-            for d in base.glob("nsharness-image-*"):
+            for d in base.glob(STAGING_PREFIX + "*"):
                 try:
                     if d.stat().st_uid == self.pw.pw_uid:
                         shutil.rmtree(d, ignore_errors=True)
