@@ -17,19 +17,18 @@ PKGS="qemu-system-x86 qemu-utils mmdebstrap uidmap busybox-static zstd lz4 e2fsp
 if [ "$(id -u)" -eq 0 ]; then
   apt_get() { DEBIAN_FRONTEND=noninteractive apt-get "$@"; }
 else
-  apt_get() {
-    if ! command -v sudo >/dev/null; then
-      echo "bootstrap: need root for: apt-get $*; run that as root (or install sudo)" >&2
-      exit 1
-    fi
-    sudo apt-get "$@"
-  }
+  apt_get() { sudo apt-get "$@"; }
 fi
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
 if [ -n "$missing" ] || ! ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1; then
+  if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null; then
+    echo "bootstrap: packages are missing and there is no sudo; as root, run:" >&2
+    echo "  apt-get update && apt-get install -y --no-install-recommends$missing" >&2
+    exit 1
+  fi
   echo "bootstrap: installing Debian packages:$missing" >&2
   apt_get update -qq
   [ -z "$missing" ] || apt_get install -y -qq --no-install-recommends $missing >/dev/null
