@@ -17,7 +17,12 @@ PKGS="qemu-system-x86 qemu-utils mmdebstrap uidmap busybox-static zstd lz4 e2fsp
 if [ "$(id -u)" -eq 0 ]; then
   apt_get() { DEBIAN_FRONTEND=noninteractive apt-get "$@"; }
 else
-  apt_get() { sudo apt-get "$@"; }
+  apt_get() {
+    sudo apt-get "$@" && return
+    echo "bootstrap: sudo apt-get failed; as root, run:" >&2
+    echo "  apt-get update && apt-get install -y --no-install-recommends$missing" >&2
+    exit 1
+  }
 fi
 missing=""
 for p in $PKGS; do
@@ -41,7 +46,7 @@ fi
 .venv/bin/python -m pip install -q -e '.[dev]'
 export PATH="$PWD/.venv/bin:$PATH"
 if [ "$(id -u)" -ne 0 ] && ! report=$(nsharness doctor 2>&1); then
-  echo "$report" | grep -A1 '^MISSING' >&2
+  echo "$report" | awk '/^MISSING/ {print; m=1; next} m && $1 == "fix:" {print} {m=0}' >&2
   echo "bootstrap: $(id -un) cannot build the guest image yet: run the fix commands above" >&2
   exit 1
 fi
