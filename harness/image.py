@@ -167,14 +167,16 @@ def build(recipe: Recipe, dest: Path, mode: str | None = None) -> None:
     *mode* is mmdebstrap's: "unshare" (everyone; the default where the host allows it)
     or "root" (root only; also kept to compare with and to benchmark against).
     """
-    mode = mode or default_mode()
-    for tool, pkg in (("mmdebstrap", "mmdebstrap"), ("mkfs.ext4", "e2fsprogs")):
+    for tool, pkg in (
+        ("mmdebstrap", "mmdebstrap"),
+        ("mkfs.ext4", "e2fsprogs"),
+        ("debugfs", "e2fsprogs"),
+    ):
         if which(tool) is None:
             raise ImageError(f"{tool} is not installed (apt-get install {pkg})")
-    if which("debugfs") is None:
-        raise ImageError("debugfs is not installed (apt-get install e2fsprogs)")
-    if mode not in ("unshare", "root"):
+    if mode not in (None, "unshare", "root"):
         raise ImageError(f"unknown mmdebstrap mode '{mode}' (unshare or root)")
+    mode = mode or default_mode()
     if mode == "root" and os.geteuid() != 0:
         raise ImageError("mmdebstrap's root mode needs root; ordinary users build in unshare mode")
     try:
