@@ -215,19 +215,12 @@ def check() -> list[Finding]:
         ):
             missing_pkgs.append("uidmap")
         out += unpriv
-    from .kvmaccess import host_denial
     from .qemu import probe_kvm
 
-    denial = host_denial() if not os.access("/dev/kvm", os.R_OK | os.W_OK) else None
-    if denial is not None:
+    if which("qemu-system-x86_64"):
         # Not fatal (TCG runs everything), but the fix is often one command away.
-        out.append(Finding("kvm", True, f"not usable, TCG will be used: {denial.reason}"))
-        out.append(Finding("kvm (to use it)", True, denial.fix))
-    elif which("qemu-system-x86_64"):
         works, why = probe_kvm()
-        out.append(
-            Finding("kvm", True, ("usable: " if works else "not usable (TCG will be used): ") + why)
-        )
+        out.append(Finding("kvm", True, ("usable: " if works else "not usable, TCG: ") + why))
     if missing_pkgs:
         out.append(
             Finding(
