@@ -86,10 +86,8 @@ def host_denial() -> Denial | None:
     """explain() on this host's /dev/kvm and this process's user and groups."""
     try:
         st = os.stat(KVM)
-        node = DevNode(
-            st.st_mode, st.st_uid, st.st_gid, _name(pwd.getpwuid, st.st_uid),
-            _name(grp.getgrgid, st.st_gid),
-        )  # fmt: skip
+        owner, group = _name(pwd.getpwuid, st.st_uid), _name(grp.getgrgid, st.st_gid)
+        node = DevNode(st.st_mode, st.st_uid, st.st_gid, owner, group)
     except FileNotFoundError:
         node = None
     uid = os.getuid()
