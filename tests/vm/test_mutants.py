@@ -10,6 +10,7 @@ relinks (about a minute), sharing the build directory with test_kernel_src.py.
 """
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -125,3 +126,88 @@ def test_a_mutant_turns_exactly_its_behaviours_tests_red(
         r["test"].split("::")[-1].split("[")[0] for r in json.loads(res.stdout)["regressions"]
     }
     assert regressed == set(mutant.red) and res.returncode == 1
+
+
+def _kept_build(tree: Path, dest: Path) -> Path:
+    """A copy of the current build's bzImage and .config (a build-tree layout of its own),
+    so two builds of one tree can run side by side."""
+    from harness.build import build
+
+    k = build(tree)
+    boot = dest / "arch" / "x86" / "boot"
+    boot.mkdir(parents=True)
+    shutil.copy(k.image, boot / "bzImage")
+    shutil.copy(k.image.parents[3] / ".config", dest / ".config")
+    return boot / "bzImage"
+
+
+def test_ab_of_two_builds_of_one_release_gives_two_columns_and_names_the_regression(
+    linux_tree,  # noqa: F811 - the fixture imported above
+    tmp_path,
+    request,
+):
+    """The commonest thing a kernel developer does: the same tree without and with a patch,
+    in one run. Same release string, two kernels everywhere (ids, JSON, HTML, JUnit), and
+    `report diff` between the two columns names exactly what the patch broke. The kernels
+    are given by path: no modules (everything is built in), which must boot too."""
+    tree = linux_tree["tree"]
+    mutant = next(m for m in MUTANTS if m.name == "setns-skips-caller-caps")
+    git(tree, "checkout", "-q", "base")
+    good = _kept_build(tree, tmp_path / "good")
+    apply(tree, mutant)
+    try:
+        bad = _kept_build(tree, tmp_path / "bad")
+    finally:
+        git(tree, "checkout", "-q", "base")
+    out = tmp_path / "out"
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "run",
+            "--kernel",
+            str(good),
+            "--kernel",
+            str(bad),
+            "--accel",
+            request.config.getoption("accel"),
+            "--out",
+            str(out),
+            "-k",
+            "caller or mismatched",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    doc = json.loads((out / "report.json").read_text())
+    validate(doc)
+    keys = [v["kernel_key"] for v in doc["vms"]]
+    labels = [v["label"] for v in doc["vms"]]
+    assert len(set(keys)) == 2 and len({v["release"] for v in doc["vms"]}) == 1, labels
+    assert all(v["modules"] is None and v["boots"] + v["restores"] >= 1 for v in doc["vms"])
+    assert all(lbl in (out / "report.html").read_text() for lbl in labels)
+    junit = (out / "junit.xml").read_text()
+    assert all(f'value="{lbl}"' in junit for lbl in labels)
+    assert res.returncode == 1, res.stdout[-3000:]
+    d = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "report",
+            "diff",
+            "--json",
+            str(out / "report.json"),
+            str(out / "report.json"),
+            "--base-kernel",
+            keys[0],
+            "--new-kernel",
+            keys[1],
+        ],
+        capture_output=True,
+        text=True,
+    )
+    regressed = [r["test"] for r in json.loads(d.stdout)["regressions"]]
+    assert [t.split("::")[-1] for t in regressed] == sorted(mutant.red), regressed
