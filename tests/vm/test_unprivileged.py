@@ -24,8 +24,8 @@ pytestmark = [pytest.mark.vm, pytest.mark.slow]
 
 USER = "nsh-ci-user"
 SCENARIOS = (
-    "test_setns_argument_errors or test_veth_across_namespaces or "
-    "test_abstract_unix_names or test_fresh_sysfs_lists"
+    "test_setns_rejects_a_mismatched_nstype or test_netns_switch_is_per_thread or "
+    "test_same_name_in_two_netns or test_bind_mount_keeps_netns_alive"
 )
 #: Files whose content cannot be the same in two builds, each with the reason.
 TIME_DEPENDENT = {
