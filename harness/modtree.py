@@ -18,6 +18,7 @@ import zlib
 from pathlib import Path
 
 from .errors import KernelError
+from .hostpath import which
 
 TIMEOUT = 600
 
@@ -132,7 +133,10 @@ def prepare(modules: Path, release: str, dest: Path) -> Path:
         os.symlink(dest, Path(base) / "lib" / "modules")
         try:
             res = subprocess.run(
-                ["depmod", "-b", base, release], capture_output=True, text=True, timeout=TIMEOUT
+                [which("depmod") or "depmod", "-b", base, release],
+                capture_output=True,
+                text=True,
+                timeout=TIMEOUT,
             )
         except FileNotFoundError as e:
             raise KernelError("depmod is not installed (apt-get install kmod)") from e
