@@ -51,6 +51,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         argv += ["-n", args.n, "--dist", "loadgroup"]
     if args.k:
         argv += ["-k", args.k]
+    argv += ["-v"] * args.verbose
     argv += [a for a in args.pytest_args if a != "--"]
     return int(pytest.main(argv))
 
@@ -193,6 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--out", default="nsharness-out", help="output directory for reports")
     r.add_argument("-k", default=None, help="only scenarios matching this pytest -k expression")
+    r.add_argument(
+        "-v", "--verbose", action="count", default=0, help="boot phases and guest ops, timed"
+    )
     r.add_argument("--suite", default=None, help=argparse.SUPPRESS)
     r.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     r.set_defaults(func=cmd_run)
