@@ -30,6 +30,7 @@ from probes_devices_common import (
     proc_stats,
     read_attr,
     rtnl_in,
+    settled,
     sock_in,
     wait_for,
 )
@@ -180,7 +181,7 @@ def _restore_nic(nic: str, mac: str) -> dict:
         cur = nl.link(nic)
         if cur and cur.get("kind") == "dummy":
             nl.delete(nic)
-        delete_if_present("nsh36x")
+        delete_if_present("nsh36x", "nsh36v")
         name = _by_mac(mac)
         if name and name != nic:
             nl.set(name, up=False)
@@ -203,7 +204,8 @@ def nic_moved_and_returned(
     entry, rx counters). With *clash*: altnames nshalt36 and nshkeep36 on it in B, and in
     init a dummy named *nic* and one with altname nshalt36. Then B's only process exits:
     when and as what the NIC comes back (found by MAC in init's sysfs), B's destruction
-    seen apart, init's RTM_NEWLINK events, kernel log lines."""
+    seen apart, init's RTM_NEWLINK events, kernel log lines; and (without *clash*) whether
+    a dummy made in B came to init too (virtual devices are deleted instead)."""
     if not os.path.exists(f"/sys/class/net/{nic}/device"):
         raise SetupError(f"the spare NIC: {nic} is not a device of init")
     mac = read_attr(None, nic, "address")
@@ -237,6 +239,7 @@ def nic_moved_and_returned(
             if not clash:
                 need(add_addr(nlb, idx, "10.0.2.15", 24), f"add 10.0.2.15/24 to {nic} in B")
                 need(nlb.set(index=idx, up=True), f"set {nic} up in B")
+                need(nlb.add("nsh36v"), "create dummy nsh36v in B")  # a virtual device
             else:
                 for alt in ("nshalt36", "nshkeep36"):
                     need(nlb.altname_add(alt, index=idx), f"altname {alt} on {nic} in B")
@@ -260,6 +263,8 @@ def nic_moved_and_returned(
         if watch.died_s is None:
             wait_for(watch.poll, 2.0 if out["back after s"] is not None else 0.5)
         out["B destroyed after s"] = watch.died_s
+        if not clash and out["back after s"] is not None:  # same cleanup_net run as the NIC
+            out["dummy nsh36v in init"] = settled(None, "nsh36v", False)
         link = _nl_by_mac(mac) or {}
         name = link.get("ifname")
         if name:

@@ -84,7 +84,7 @@ def socket_stays_in_creation_netns() -> dict:
         out["thread_after"] = ns_ino("net")
         s.bind(("0.0.0.0", 0))
         s.listen()
-        port = s.getsockname()[1]
+        port = out["port"] = s.getsockname()[1]
         out["sock"] = sock_ns(s)
         out["port_in_B_tcp"] = port in ports(B.pid)
         out["port_in_init_tcp"] = port in ports(1)

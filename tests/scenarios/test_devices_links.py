@@ -130,7 +130,8 @@ def test_a_nic_moved_into_a_netns_carries_traffic_there_and_returns_to_init_when
     /proc/<holder>/net/arp holds slirp's MAC 52:55:0a:00:02:02. When B's only process exits
     the NIC comes back to init (a physical device is returned, not deleted): found by MAC in
     init's sysfs, as eth1, DOWN, same ifindex and device, with an RTM_NEWLINK in init; B's
-    death is watched apart. Restored afterwards: eth1, DOWN, no altnames. Bugs:
+    death is watched apart; a dummy that was in B does not come to init (virtual devices are
+    deleted). Restored afterwards: eth1, DOWN, no altnames. Bugs:
     default_device_exit_net skipping it -> "eth1 did not come back 15 s after B ... was
     destroyed: a physical device goes back to init"."""
     needs_spare_nic(vm)
@@ -165,6 +166,13 @@ def test_a_nic_moved_into_a_netns_carries_traffic_there_and_returns_to_init_when
             "eth1 did not come back to init 15 s after B's last process exited",
         ):
             returned(f, r, "eth1", "eth1")
+            presence(
+                f,
+                r["dummy nsh36v in init"],
+                False,
+                "the dummy nsh36v that was in B, in init",
+                "a dying netns deletes its virtual devices; only physical ones go back to init",
+            )
     f.done()
 
 
