@@ -59,13 +59,19 @@ def sock_ns(s) -> dict:
 
 
 def refs(**holders) -> dict:
-    """Reference identities: init's (pid 1), and each holder's (a socket it made itself and
-    its /proc/<pid>/ns/net inode)."""
+    """Reference identities: init's (pid 1, a socket made here), and each holder's (a
+    socket it made itself: cookie and SIOCGSKNS; its /proc/<pid>/ns/net inode)."""
     s = socket.socket()
-    out = {"init": {"cookie": netns_cookie(s), "inode": ns_ino("net", "1")}}
+    out = {
+        "init": {
+            "cookie": netns_cookie(s),
+            "inode": ns_ino("net", "1"),
+            "skns": socket_netns_inode(s),
+        }
+    }
     s.close()
     for k, h in holders.items():
-        out[k] = {"cookie": h.info["cookie"], "inode": h.ino()}
+        out[k] = {"cookie": h.info["cookie"], "inode": h.ino(), "skns": h.info["skns"]}
     return out
 
 

@@ -21,15 +21,33 @@ def views(p: dict) -> str:
 
 
 def presence(f: Findings, p: dict, want: bool, what: str, why: str) -> None:
-    """*what* (e.g. "nsh31b in B") must be listed (want) or absent in every view of *p*."""
-    bad = [VIEWS[k] for k in VIEWS if k in p and bool(p[k]) != want]
-    if bad:
-        state = "missing from" if want else "listed in"
+    """*what* (e.g. "nsh31b in B") must be listed (want) or absent in every view of *p*.
+    When the views disagree among themselves, the message says which one is the odd one."""
+    seen = {VIEWS[k]: bool(p[k]) for k in VIEWS if k in p}
+    bad = [v for v, listed in seen.items() if listed != want]
+    if not bad:
+        return
+    exp = "listed" if want else "absent"
+    if len(bad) < len(seen):
+        good = [v for v in seen if v not in bad]
+
+        def says(names: list[str], listed: bool) -> str:
+            one = len(names) == 1
+            verb = (
+                ("lists" if one else "list")
+                if listed
+                else ("does not list" if one else "do not list")
+            )
+            return f"{' and '.join(names)} {verb} it"
+
         f.check(
             False,
-            f"{what} is {state} {', '.join(bad)} ({views(p)}); expected "
-            f"{'listed' if want else 'absent'} everywhere ({why})",
+            f"{what}: the views disagree — {says(good, want)}, {says(bad, not want)}"
+            f"; expected {exp} everywhere ({why})",
         )
+    else:
+        state = "missing from" if want else "listed in"
+        f.check(False, f"{what} is {state} {', '.join(bad)}; expected {exp} ({why})")
 
 
 def reply(f: Findings, r: dict, errno: str | None, call: str, why: str, extack=UNKNOWN) -> bool:

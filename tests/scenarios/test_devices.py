@@ -25,9 +25,10 @@ pytestmark = [pytest.mark.vm, pytest.mark.area("devices")]
 def test_deleting_one_veth_end_deletes_its_peer_in_the_other_netns(agent, nsh_kernel, observe):
     """31. veth nsh31a (init) with its peer nsh31b created straight in B. Deleting nsh31a
     removes nsh31b in the same request: right when RTM_DELLINK returns it is gone from B's
-    RTM_GETLINK, /proc/<holder>/net/dev and B's own sysfs, and B's listeners got its
-    RTM_DELLINK and remove@ uevent. Bug: veth_dellink not unregistering the peer -> "nsh31b
-    in B is still listed in ...; expected absent (... veth did not delete its peer)"."""
+    RTM_GETLINK, /proc/<holder>/net/dev and B's own sysfs. (B's RTM_DELLINK and remove@
+    uevent for it are recorded, not judged: where events go is item 29's verdict.) Bug:
+    veth_dellink not unregistering the peer -> "the peer nsh31b in B right after deleting
+    nsh31a is listed in ...; expected absent (veth did not delete its peer ...)"."""
     needs_config(nsh_kernel, "VETH", "veth")
     r = observe("probe", agent.veth_delete_one_end())
     f = Findings()
@@ -46,12 +47,6 @@ def test_deleting_one_veth_end_deletes_its_peer_in_the_other_netns(agent, nsh_ke
         "the peer nsh31b in B right after deleting nsh31a",
         "veth did not delete its peer: a veth pair dies together",
     )
-    f.check(
-        r["RTM_DELLINK nsh31b in B"] and r["remove uevent nsh31b in B"],
-        f"B's listeners got RTM_DELLINK for nsh31b: {r['RTM_DELLINK nsh31b in B']}, a "
-        f"remove@ uevent: {r['remove uevent nsh31b in B']}; expected both (the peer is "
-        "unregistered in B)",
-    )
     f.done()
 
 
@@ -59,9 +54,10 @@ def test_deleting_one_veth_end_deletes_its_peer_in_the_other_netns(agent, nsh_ke
 def test_a_dying_netns_takes_its_veth_ends_along(agent, nsh_kernel, observe):
     """31. veth nsh31c (init) <-> nsh31d (B); B's only process exits. B's cleanup deletes
     nsh31d, and with it nsh31c: gone from init's RTM_GETLINK (polled), /proc/1/net/dev and
-    /sys/class/net, with RTM_DELLINK and remove@ in init. B's death is watched apart (its
-    id's RTM_DELNSID). Bugs: veth's dellink not taking the peer on netns exit -> "nsh31c is
-    still in init 5 s after ..., though B was destroyed ...: veth did not delete its peer";
+    /sys/class/net (init's RTM_DELLINK and remove@ are recorded). B's death is watched
+    apart (its id's RTM_DELNSID). Bugs: veth's dellink not taking the peer on netns exit ->
+    "nsh31c is still there 5 s after ..., though B was destroyed ...: veth did not delete its
+    peer ...";
     a netns that never dies -> said so, pointing at the lifetime tests."""
     needs_config(nsh_kernel, "VETH", "veth")
     r = observe("probe", agent.veth_dies_with_netns())
@@ -76,11 +72,6 @@ def test_a_dying_netns_takes_its_veth_ends_along(agent, nsh_kernel, observe):
         "last process",
     ):
         presence(f, r["after"], False, "nsh31c in init after B died", "its peer went with B")
-        f.check(
-            r["RTM_DELLINK in init"] and r["remove uevent in init"],
-            f"init's listeners got RTM_DELLINK for nsh31c: {r['RTM_DELLINK in init']}, "
-            f"remove@: {r['remove uevent in init']}; expected both",
-        )
     f.done()
 
 

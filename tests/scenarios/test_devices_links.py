@@ -89,8 +89,9 @@ def test_macvlan_in_another_netns_shows_link_netnsid_and_dies_with_its_lower_or_
 
 
 def returned(f: Findings, r: dict, name: str, nic: str) -> None:
-    """The NIC came back to init as *name*: DOWN, same ifindex (netlink and sysfs), same
-    PCI/virtio device."""
+    """The NIC came back to init as *name* (netlink and sysfs): DOWN, same ifindex (netlink
+    and sysfs), same PCI/virtio device. (Init's RTM_NEWLINK is recorded, not judged: where
+    events go is item 29's verdict.)"""
     ret, before = r["returned"], r["before"]
     f.expect(
         ret["name"],
@@ -106,11 +107,6 @@ def returned(f: Findings, r: dict, name: str, nic: str) -> None:
         f" (sysfs), up {ret['up']}, device {ret['device']}; expected ifindex "
         f"{before['ifindex']} (free in init), DOWN (closed on move), device "
         f"{before['device']}",
-    )
-    f.check(
-        name in r["NEWLINK events in init"],
-        f"init's RTM_NEWLINK events on its return: "
-        f"{r['NEWLINK events in init']}; expected one for {name}",
     )
 
 
@@ -129,7 +125,7 @@ def test_a_nic_moved_into_a_netns_carries_traffic_there_and_returns_to_init_when
     the guest kernel — answers an ICMP echo from a raw socket made in B, and B's
     /proc/<holder>/net/arp holds slirp's MAC 52:55:0a:00:02:02. When B's only process exits
     the NIC comes back to init (a physical device is returned, not deleted): found by MAC in
-    init's sysfs, as eth1, DOWN, same ifindex and device, with an RTM_NEWLINK in init; B's
+    init's netlink dump and sysfs, as eth1, DOWN, same ifindex and device; B's
     death is watched apart; a dummy that was in B does not come to init (virtual devices are
     deleted). Restored afterwards: eth1, DOWN, no altnames. Bugs:
     default_device_exit_net skipping it -> "eth1 did not come back 15 s after B ... was

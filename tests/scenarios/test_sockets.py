@@ -60,16 +60,21 @@ def refs_sound(refs: dict) -> bool:
 
 
 def distinct_refs(f: Findings, refs: dict, cookies: bool) -> None:
-    """The references themselves: three netns, three cookies — else a socket() that ignores
-    the creator's netns made them all (and every cookie comparison would agree with it)."""
+    """The references themselves. A process started in B made a socket: SIOCGSKNS must say
+    B's nsfs inode (else socket() ignores its creator's netns, and every comparison below
+    would agree with it); init's, B's and C's cookies must differ (else the cookie is no
+    witness here, and only the nsfs inode is judged)."""
+    for k in ("B", "C"):
+        r = refs[k]
+        f.check(r["skns"] == r["inode"], f"a process started in {k} made a socket that lives in "
+                f"netns inode {r['skns']} ({which(refs, 'inode', r['skns'])}) by SIOCGSKNS; its "
+                f"own netns is {r['inode']} (/proc/<pid>/ns/net): socket() does not put a socket"
+                " in its creator's netns")  # fmt: skip
     if cookies and not refs_sound(refs):
-        f.check(
-            False,
-            "sockets made by processes started in B and in C have netns cookies "
-            f"{refs['B']['cookie']} and {refs['C']['cookie']}, init's is "
-            f"{refs['init']['cookie']}: not three different netns — socket() does not put "
-            "a socket in its creator's netns",
-        )
+        placed = all(refs[k]["skns"] == refs[k]["inode"] for k in ("B", "C"))
+        f.check(not placed, "sockets of three different netns (SIOCGSKNS tells them apart) "
+                f"have netns cookies {refs['init']['cookie']} (init), {refs['B']['cookie']} "
+                f"(B), {refs['C']['cookie']} (C): SO_NETNS_COOKIE is not per netns")  # fmt: skip
 
 
 @pytest.mark.behaviour(25)
@@ -121,9 +126,9 @@ def test_socket_created_after_setns_stays_in_that_netns_after_switching_back(
     if cookies:
         f.expect(
             nobody.get("cookie"),
-            refs["B"]["cookie"],
-            what="SO_NETNS_COOKIE as uid 65534",
-            why="reading a socket's cookie needs no privilege",
+            r["sock"]["cookie"],
+            what="SO_NETNS_COOKIE of the same socket read as uid 65534",
+            why="reading a socket's cookie needs no privilege: root read the same",
         )
         f.errno(
             r["cookie_optlen_4"],
