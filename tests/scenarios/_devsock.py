@@ -3,7 +3,7 @@ a netlink reply with its extack, and a version-dependent extack are judged and w
 
 from __future__ import annotations
 
-from harness.scenario import kernel_version
+from harness.scenario import kernel_version, needs_config
 from harness.verdict import Findings
 
 VIEWS = {
@@ -14,6 +14,12 @@ VIEWS = {
 
 #: "not asserted on this kernel" (a value observed only, between the versions we know)
 UNKNOWN = object()
+
+
+def needs_drivers(kernel, *options: str) -> None:
+    """Skip (decided from the kernel's config) unless every CONFIG_<option> is y or m."""
+    for opt in options:
+        needs_config(kernel, opt, f"the scene's {opt.lower()} devices")
 
 
 def views(p: dict) -> str:

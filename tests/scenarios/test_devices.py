@@ -16,7 +16,7 @@ import pytest
 from harness.scenario import kernel_version, needs_config
 from harness.verdict import Findings
 
-from ._devsock import died, move_extack, presence, reply
+from ._devsock import died, move_extack, needs_drivers, presence, reply
 
 pytestmark = [pytest.mark.vm, pytest.mark.area("devices")]
 
@@ -85,6 +85,7 @@ def test_lo_and_a_bridge_cannot_change_netns(agent, nsh_kernel, observe):
     red too). B's lo, never init's: a broken kernel would strand init without loopback. Bug:
     the netns_local check dropped -> "moving B's lo to C failed with EEXIST (lo's name is
     taken in C); expected EINVAL", "moving the bridge to B succeeded; expected EINVAL"."""
+    needs_drivers(nsh_kernel, "DUMMY")
     needs_config(nsh_kernel, "BRIDGE", "bridges")
     r = observe("probe", agent.netns_immutable_devices())
     why = "lo and bridges are netns-local: they never change netns"
@@ -129,6 +130,7 @@ def test_ethtool_shows_netns_local_fixed_on_lo_up_to_6_11_and_not_from_6_12(
     neither. Lo still cannot move on both (item 32). Bugs: a feature-string table or
     features dump that lost or kept the bit against the version -> "lo's netns-local by
     SIOCETHTOOL gave nothing; expected on, fixed (6.1)"."""
+    needs_drivers(nsh_kernel, "DUMMY")
     new = kernel_version(nsh_kernel) >= (6, 12)
     r = observe("probe", agent.ethtool_netns_local())
     f = Findings()

@@ -12,7 +12,7 @@ import pytest
 from harness.scenario import kernel_version
 from harness.verdict import Findings
 
-from ._devsock import move_extack, presence, reply
+from ._devsock import move_extack, needs_drivers, presence, reply
 
 pytestmark = [pytest.mark.vm, pytest.mark.area("devices")]
 
@@ -28,6 +28,7 @@ def test_move_onto_a_taken_name_is_eexist_unless_renamed_in_the_same_request(
     init. Bugs: no name check on move -> "moving init's nsh33 into B (which has one)
     succeeded; expected EEXIST"; rename not applied with the move -> "moving with
     IFLA_IFNAME=nsh33r failed with EEXIST; expected success"."""
+    needs_drivers(nsh_kernel, "DUMMY")
     r = observe("probe", agent.move_name_clash())
     why = "a netns cannot hold two devices of one name"
     f = Findings()
@@ -76,6 +77,7 @@ def test_altnames_move_with_the_device_and_an_altname_clash_on_move_is_eexist(
     (backported); older kernels are skipped by version. Bugs: the altname loop dropped from
     __dev_change_net_namespace -> "moving nsh33b ... succeeded; expected EEXIST"; altnames
     left in the old netns's hash -> "init resolves nsh33malt to nsh33m after the move"."""
+    needs_drivers(nsh_kernel, "DUMMY")
     if not altnames_fixed(nsh_kernel):
         pytest.skip(
             f"altnames move with their device from 6.6 (6.1.192 has the backports); "
@@ -156,6 +158,7 @@ def test_a_moved_device_whose_ifindex_is_taken_gets_a_new_one(agent, nsh_kernel,
     nsh33i keeps X. nsh33k (X+1, free in init) keeps its ifindex. Bug: the ifindex
     conflict check dropped -> "nsh33j's ifindex in init by RTM_GETLINK, sysfs, SIOCGIFINDEX
     gave (X, X, X); expected a new ifindex, not X (taken by nsh33i)"."""
+    needs_drivers(nsh_kernel, "DUMMY")
     r = observe("probe", agent.move_ifindex_clash())
     x = r["X"]
     f = Findings()
@@ -210,6 +213,7 @@ def test_creating_a_device_in_another_netns_under_a_name_the_caller_has_is_eexis
     (control). The trap: without NLM_F_EXCL the request finds init's nsh34 and becomes a
     change of it — init's nsh34 is *moved* into B (before 6.15). Bug: the lookup done in the
     wrong netns -> "RTM_NEWLINK nsh34 into B succeeded; expected EEXIST (before 6.15 ...)"."""
+    needs_drivers(nsh_kernel, "DUMMY")
     old = kernel_version(nsh_kernel) < (6, 15)
     r = observe("probe", agent.add_in_other_netns_name_clash())
     f = Findings()
