@@ -1,6 +1,5 @@
 """Guest probes of the devices area, part A: veth across netns (item 31), devices that
-cannot move (32), clashes on move — name, altname, ifindex (33, v3), creating a device in
-another netns under a name the caller's netns has (34).
+cannot move (32), clashes on move — name, altname, ifindex (33, v3).
 
 Other netns are held by processes started in them (probes_devices_common.hold), and a
 device's presence is read three ways: RTM_GETLINK from a socket in that netns, its
@@ -66,13 +65,21 @@ def veth_delete_one_end() -> dict:
     return out
 
 
+def _promisc(name: str):
+    return (link_in(None, name) or {}).get("promiscuity")
+
+
 @op
 def veth_dies_with_netns(timeout: float = 5.0) -> dict:
-    """veth nsh31c (init) <-> nsh31d (in B). B's only process exits: when does nsh31c leave
-    init (RTM_GETLINK polls), do procfs/sysfs agree, did init get RTM_DELLINK and remove@ —
-    and, apart from any device, was B destroyed (its id's RTM_DELNSID / id gone)?"""
+    """veth nsh31c (init) <-> nsh31d (in B), and a second virtual device in B whose end is
+    visible from init: macvlan nsh31m (up) on init's dummy nsh31l, which it keeps
+    promiscuous. B's only process exits: when does nsh31c leave init (RTM_GETLINK polls), do
+    procfs/sysfs agree, is nsh31l let go (promiscuity 0: B's virtual devices were deleted at
+    all), and — apart from any device — was B destroyed (its id's RTM_DELNSID / id gone)?
+    Init's RTM_DELLINK and remove@ for nsh31c are recorded."""
     B = hold("hold netns B")
     watch = mon = ue = None
+    mode = rtnl.au32(1, 4)  # IFLA_MACVLAN_MODE: bridge
     try:
         fd = netns_fd(B)
         try:
@@ -81,11 +88,27 @@ def veth_dies_with_netns(timeout: float = 5.0) -> dict:
                     nl.add("nsh31c", "veth", peer="nsh31d", peer_netns_fd=fd),
                     "create veth nsh31c (init) with peer nsh31d in B",
                 )
+                need(nl.add("nsh31l", up=True), "create dummy nsh31l (up) in init")
+                need(
+                    nl.add(
+                        "nsh31m",
+                        "macvlan",
+                        netns_fd=fd,
+                        link=nl.index_of("nsh31l"),
+                        data=mode,
+                        up=True,
+                    ),
+                    "create macvlan nsh31m (up) in B on nsh31l",
+                )
         finally:
             os.close(fd)
         watch = DeathWatch(B)
         mon, ue = rtnl_in(None, groups=(rtnl.RTNLGRP_LINK,)), uevents_in(None)
-        out = {"before": present(None, "nsh31c"), "B's id in init": watch.nsid}
+        out = {
+            "before": present(None, "nsh31c"),
+            "B's id in init": watch.nsid,
+            "nsh31l promiscuity before": _promisc("nsh31l"),
+        }
         watch.start()
         B.release()
         out["gone after s"] = wait_for(
@@ -94,6 +117,9 @@ def veth_dies_with_netns(timeout: float = 5.0) -> dict:
         if out["gone after s"] is not None or watch.died_s is not None:
             wait_for(watch.poll, 2.0)  # the id goes within ~0.1 s of the devices
         out["B destroyed after s"] = watch.died_s
+        out["nsh31l let go after s"] = wait_for(
+            lambda: _promisc("nsh31l") == 0, 0.5 if watch.died_s is None else 2.0
+        )
         out["after"] = settled(None, "nsh31c", False)
         out["RTM_DELLINK in init"] = "DELLINK" in events_of(mon, "nsh31c", 0.1)
         out["remove uevent in init"] = "remove" in uevents_of(ue, "nsh31c", 0.1)
@@ -102,7 +128,7 @@ def veth_dies_with_netns(timeout: float = 5.0) -> dict:
         for x in (watch, mon, ue):
             if x is not None:
                 x.close()
-        delete_if_present("nsh31c")
+        delete_if_present("nsh31c", "nsh31l")
     return out
 
 
@@ -260,40 +286,4 @@ def move_ifindex_clash() -> dict:
             nlb.close()
             os.close(fd_i)
             delete_if_present("nsh33i", "nsh33j", "nsh33k")
-    return out
-
-
-# ------------------------------------------------------------------ item 34
-
-
-@op
-def add_in_other_netns_name_clash() -> dict:
-    """RTM_NEWLINK (NLM_F_CREATE|NLM_F_EXCL) from init with IFLA_NET_NS_FD=B: under a name
-    only init has (nsh34), under a name only B has (nsh34e), a fresh name (control); then the
-    first again without NLM_F_EXCL. Where the devices are after each."""
-    with hold("hold netns B (own sysfs)", sysfs=True) as B, rtnl_in(None) as nl:
-        fd = netns_fd(B)
-        try:
-            need(nl.add("nsh34"), "create dummy nsh34 in init")
-            idx = nl.index_of("nsh34")
-            with rtnl_in(B) as nlb:
-                need(nlb.add("nsh34e"), "create dummy nsh34e in B")
-            out = {"add nsh34 into B": nl.add("nsh34", netns_fd=fd)}
-            out["nsh34 in B after"] = present(B, "nsh34")
-            out["init's nsh34 after"] = {"ifindex": nl.index_of("nsh34"), "ifindex before": idx}
-            out["add nsh34e into B"] = nl.add("nsh34e", netns_fd=fd)
-            out["nsh34e in init after"] = present(None, "nsh34e")
-            out["add nsh34f into B (control)"] = nl.add("nsh34f", netns_fd=fd)
-            out["nsh34f in B after"] = present(B, "nsh34f")
-            out["add nsh34 into B without NLM_F_EXCL"] = nl.add(
-                "nsh34", netns_fd=fd, flags=rtnl.NLM_F_CREATE
-            )
-            out["nsh34 in init after no-EXCL"] = present(None, "nsh34")
-            out["nsh34 in B after no-EXCL"] = {
-                **present(B, "nsh34"),
-                "ifindex": (link_in(B, "nsh34") or {}).get("index"),
-            }
-        finally:
-            os.close(fd)
-            delete_if_present("nsh34", "nsh34e", "nsh34f")
     return out

@@ -1,6 +1,7 @@
 """Guest probes of the devices area, part C: device nodes are not namespaced and a tun
-device is born in its opener's netns (item 37); lo's "netns-local" feature as ethtool shows
-it, read through the SIOCETHTOOL ioctl and through ethtool-netlink (v1).
+device is born in its opener's netns (item 37); creating a device in another netns under a
+name the caller's netns has (34); lo's "netns-local" feature as ethtool shows it, read
+through the SIOCETHTOOL ioctl and through ethtool-netlink (v1).
 
 Ops return raw observations; the host decides.
 """
@@ -15,7 +16,7 @@ import struct
 
 import rtnl
 from nsops import CLONE, MS_BIND, in_ns, mount, ns_ino, setns, socket_netns_inode
-from probes_devices_common import delete_if_present, hold, need, present, rtnl_in
+from probes_devices_common import delete_if_present, hold, link_in, need, netns_fd, present, rtnl_in
 from registry import SetupError, op
 
 TUNSETIFF, TUNGETIFF = 0x400454CA, 0x800454D2
@@ -139,6 +140,42 @@ def tun_created_in_openers_netns() -> dict:
             for fd in fds:
                 os.close(fd)
             delete_if_present("nsh37b", "nsh37c")
+    return out
+
+
+# ------------------------------------------------------------------ item 34
+
+
+@op
+def add_in_other_netns_name_clash() -> dict:
+    """RTM_NEWLINK (NLM_F_CREATE|NLM_F_EXCL) from init with IFLA_NET_NS_FD=B: under a name
+    only init has (nsh34), under a name only B has (nsh34e), a fresh name (control); then the
+    first again without NLM_F_EXCL. Where the devices are after each."""
+    with hold("hold netns B (own sysfs)", sysfs=True) as B, rtnl_in(None) as nl:
+        fd = netns_fd(B)
+        try:
+            need(nl.add("nsh34"), "create dummy nsh34 in init")
+            idx = nl.index_of("nsh34")
+            with rtnl_in(B) as nlb:
+                need(nlb.add("nsh34e"), "create dummy nsh34e in B")
+            out = {"add nsh34 into B": nl.add("nsh34", netns_fd=fd)}
+            out["nsh34 in B after"] = present(B, "nsh34")
+            out["init's nsh34 after"] = {"ifindex": nl.index_of("nsh34"), "ifindex before": idx}
+            out["add nsh34e into B"] = nl.add("nsh34e", netns_fd=fd)
+            out["nsh34e in init after"] = present(None, "nsh34e")
+            out["add nsh34f into B (control)"] = nl.add("nsh34f", netns_fd=fd)
+            out["nsh34f in B after"] = present(B, "nsh34f")
+            out["add nsh34 into B without NLM_F_EXCL"] = nl.add(
+                "nsh34", netns_fd=fd, flags=rtnl.NLM_F_CREATE
+            )
+            out["nsh34 in init after no-EXCL"] = present(None, "nsh34")
+            out["nsh34 in B after no-EXCL"] = {
+                **present(B, "nsh34"),
+                "ifindex": (link_in(B, "nsh34") or {}).get("index"),
+            }
+        finally:
+            os.close(fd)
+            delete_if_present("nsh34", "nsh34e", "nsh34f")
     return out
 
 

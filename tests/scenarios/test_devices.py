@@ -54,20 +54,36 @@ def test_deleting_one_veth_end_deletes_its_peer_in_the_other_netns(agent, nsh_ke
 def test_a_dying_netns_takes_its_veth_ends_along(agent, nsh_kernel, observe):
     """31. veth nsh31c (init) <-> nsh31d (B); B's only process exits. B's cleanup deletes
     nsh31d, and with it nsh31c: gone from init's RTM_GETLINK (polled), /proc/1/net/dev and
-    /sys/class/net (init's RTM_DELLINK and remove@ are recorded). B's death is watched
-    apart (its id's RTM_DELNSID). Bugs: veth's dellink not taking the peer on netns exit ->
-    "nsh31c is still there 5 s after ..., though B was destroyed ...: veth did not delete its
-    peer ...";
-    a netns that never dies -> said so, pointing at the lifetime tests."""
+    /sys/class/net (init's RTM_DELLINK and remove@ are recorded). Told apart: B's death (its
+    id's RTM_DELNSID), and whether B's cleanup deleted its virtual devices at all — a macvlan
+    nsh31m in B on init's dummy nsh31l lets go of it (promiscuity back to 0). Bugs: veth's
+    dellink not taking the peer on netns exit -> "nsh31c is still there ..., though B was
+    destroyed ... and its macvlan was deleted: veth did not delete its peer ..."; a netns exit
+    that deletes no virtual device, or a netns that never dies -> said so instead."""
     needs_config(nsh_kernel, "VETH", "veth")
+    needs_drivers(nsh_kernel, "DUMMY", "MACVLAN")
     r = observe("probe", agent.veth_dies_with_netns())
     f = Findings()
     presence(f, r["before"], True, "nsh31c in init", "just created")
-    if died(
+    f.check(
+        (r["nsh31l promiscuity before"] or 0) >= 1,
+        f"init's dummy nsh31l has promiscuity {r['nsh31l promiscuity before']} with macvlan "
+        "nsh31m up on it in B; expected >= 1 (the witness of B's virtual devices)",
+    )
+    let_go = r["nsh31l let go after s"] is not None
+    if r["gone after s"] is None and r["B destroyed after s"] is not None and not let_go:
+        f.check(
+            False,
+            "nsh31c (init) is still there 5 s after B — where its peer nsh31d is — was "
+            f"destroyed ({r['B destroyed after s']} s, its id's RTM_DELNSID), and so is B's "
+            "macvlan nsh31m (init's nsh31l is still promiscuous): B's cleanup deleted none "
+            "of its virtual devices — not a veth fault",
+        )
+    elif died(
         f,
         r,
         "gone after s",
-        "veth did not delete its peer when the peer's netns died",
+        "veth did not delete its peer when the peer's netns died (B's macvlan nsh31m was deleted)",
         "nsh31c (init) is still there 5 s after B — where its peer nsh31d is — lost its "
         "last process",
     ):
