@@ -32,7 +32,7 @@ BOOT_MODULES = ("virtio_pci", "virtio_blk", "virtio_net", "virtio_console")
 #: Device drivers the scenarios use, inserted by the initrd too when the kernel has them as
 #: modules: an insmod from the initrd costs ~10 ms where a cold modprobe in the booted
 #: guest costs ~0.3-1 s under TCG. dummy gets numdummies=0, or loading it adds a dummy0.
-SCENARIO_MODULES = {"dummy": "numdummies=0", "veth": "", "macvlan": "", "tun": ""}
+SCENARIO_MODULES = {"dummy": "numdummies=0", "veth": "", "macvlan": "", "tun": "", "bridge": ""}
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
 D755, F755, F644, F600 = (
     stat.S_IFDIR | 0o755,

@@ -68,6 +68,5 @@ def test_every_typed_method_matches_a_guest_op():
 def test_every_guest_op_has_a_typed_method():
     ops = guest_ops()
     typed = set(typed_methods())
-    legacy = {n for n, fn in ops.items() if fn.__module__ == "probes_legacy"}
-    missing = sorted(set(ops) - typed - HARNESS_OPS - legacy)
+    missing = sorted(set(ops) - typed - HARNESS_OPS)
     assert not missing, f"guest ops without a typed host method: {missing}"
