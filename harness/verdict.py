@@ -87,9 +87,10 @@ class Findings:
     def done(self) -> None:
         if len(self.messages) == 1:
             raise BehaviourChanged(self.messages[0])
-        if self.messages:
-            lines = "\n".join(f"- {m}" for m in self.messages)
-            raise BehaviourChanged(f"{len(self.messages)} findings:\n{lines}")
+        if self.messages:  # the first line names the behaviour, like a single finding's
+            first, rest = self.messages[0], self.messages[1:]
+            lines = "\n".join(f"- {m}" for m in rest)
+            raise BehaviourChanged(f"{first}\n(and {len(rest)} more findings:)\n{lines}")
 
 
 def record(r: dict, case: str) -> dict:

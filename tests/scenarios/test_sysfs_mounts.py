@@ -77,7 +77,8 @@ def test_sysfs_mount_does_not_keep_its_netns_alive_and_then_shows_no_devices(
             f"{after['nsids']}, no RTM_DELNSID/DELLINK); a sysfs mount holds only a passive "
             "reference on its netns"
         )
-    f.check(all(died.values()), f"B's destruction seen inconsistently: {died}")
+    observe("destruction_signs", died)  # (whether they agree is item 22's verdict: a veth
+    # that keeps its peer must not read as a sysfs bug)
     dead = "a dead netns's devices are gone: the mount lists none"
     expect_rows(f, [
         (after["class_net"], [], "class/net of the B-tagged sysfs mount after B died", dead),

@@ -25,7 +25,13 @@ MUTANTS = (
         "\t\tunregister_netdevice_queue(peer, head);",
         "\t\t/* nsharness mutant: the peer is not deleted with its veth */",
         "deleting one end of a veth pair no longer deletes its peer",
-        frozenset(),  # filled from the suite: see test_mutants.py
+        frozenset(
+            {
+                "test_deleting_one_veth_end_deletes_its_peer_in_the_other_netns",
+                "test_a_dying_netns_takes_its_veth_ends_along",
+                "test_netns_destruction_is_seen_on_every_channel_and_completes",
+            }
+        ),
         ("veth", "peer"),
     ),
     Mutant(
@@ -34,17 +40,25 @@ MUTANTS = (
         "\tif (dev->features & NETIF_F_NETNS_LOCAL)",
         "\tif (0 && (dev->features & NETIF_F_NETNS_LOCAL))",
         "netns-local devices (lo, bridges) can be moved to another namespace",
-        frozenset(),
+        frozenset(
+            {
+                "test_lo_and_a_bridge_cannot_change_netns",
+            }
+        ),
         ("lo", "bridge", "move", "netns"),
     ),
     Mutant(
-        "sysfs-mount-unchecked",
-        "fs/sysfs/mount.c",
-        "\t\tif (!kobj_ns_current_may_mount(KOBJ_NS_TYPE_NET))",
-        "\t\tif (0 && !kobj_ns_current_may_mount(KOBJ_NS_TYPE_NET))",
-        "mounting sysfs no longer needs CAP_SYS_ADMIN over the netns owner's user namespace",
-        frozenset(),
-        ("sysfs", "EPERM"),
+        "sysfs-owner-kept",
+        "net/core/dev.c",
+        "\terr = netdev_change_owner(dev, net_old, net);",
+        "\terr = 0;  /* nsharness mutant: sysfs ownership does not follow the move */",
+        "a moved device's sysfs files keep their owner instead of the new netns owner's",
+        frozenset(
+            {
+                "test_attribute_owner_follows_the_netns_owner_and_counters_survive_a_move",
+            }
+        ),
+        ("owner", "sysfs", "mtu"),
     ),
     Mutant(
         "setns-skips-caller-caps",
@@ -52,7 +66,11 @@ MUTANTS = (
         "\t    !ns_capable(nsset->cred->user_ns, CAP_SYS_ADMIN))",
         "\t    0)  /* nsharness mutant: the caller's own user ns is not checked */",
         "setns into a netns no longer needs CAP_SYS_ADMIN in the caller's user namespace",
-        frozenset(),
+        frozenset(
+            {
+                "test_setns_netns_needs_cap_sys_admin_over_its_owner_and_in_the_callers_userns",
+            }
+        ),
         ("EPERM", "CAP_SYS_ADMIN"),
     ),
 )

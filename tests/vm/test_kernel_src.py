@@ -29,7 +29,7 @@ GIT_ENV = {
 }
 BREAK_OLD = "\t\tif (flags && (ns->ops->type != flags))\n\t\t\terr = -EINVAL;"
 BREAK_NEW = "\t\tif (flags && (ns->ops->type != flags))\n\t\t\terr = -EPERM;"
-TEST = "test_setns_argument_errors"
+TEST = "test_setns_rejects_a_mismatched_nstype_and_non_namespace_fds"
 
 
 def git(tree: Path, *args: str) -> str:
@@ -123,7 +123,7 @@ def test_patched_tree_goes_to_report_in_one_command(linux_tree, tmp_path, reques
         "--out",
         str(out),
         "-k",
-        f"{TEST} or test_fresh_sysfs_lists_exactly_the_namespace_devices",
+        f"{TEST} or test_same_name_in_two_netns_is_two_devices_each_view_its_own",
     )
     doc = json.loads((out / "report.json").read_text())
     validate(doc)
@@ -132,7 +132,10 @@ def test_patched_tree_goes_to_report_in_one_command(linux_tree, tmp_path, reques
     assert vm["provenance"]["commit"] == linux_tree["tip"] and vm["provenance"]["kind"] == "source"
     assert linux_tree["tip"][:12] in vm["identity"]
     outcomes = {t["name"]: t for t in doc["tests"]}
-    assert outcomes["test_fresh_sysfs_lists_exactly_the_namespace_devices"]["outcome"] == "passed"
+    assert (
+        outcomes["test_same_name_in_two_netns_is_two_devices_each_view_its_own"]["outcome"]
+        == "passed"
+    )
     broken = outcomes[TEST]
     assert broken["outcome"] == "failed" and "EPERM" in broken["message"]
     assert broken["reproduce"].startswith(f"nsharness run --kernel-src {linux_tree['tree']}")
