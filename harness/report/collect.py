@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from ..errors import InputError
+from ..resources import scenarios
 from .html import render
 from .merge import merge
 from .model import Report, RunInfo, TestRecord, now
@@ -30,9 +31,9 @@ def test_identity(item: pytest.Item, kernel_label: str | None) -> tuple[str, dic
     """(test_id, params): the node id without the kernel's part of the brackets, and the
     other parameters by name, so variants stay distinct across kernels and runs."""
     cs = getattr(item, "callspec", None)
-    base = item.nodeid.split("[", 1)[0]
+    base = _stable_base(item)
     if cs is None:
-        return item.nodeid, {}
+        return base, {}
     params = {k: _param_text(v) for k, v in cs.params.items() if k != "nsh_kernel"}
     ident = cs.id
     if kernel_label and "nsh_kernel" in cs.params:
@@ -41,6 +42,19 @@ def test_identity(item: pytest.Item, kernel_label: str | None) -> tuple[str, dic
                 ident = ident.replace(cand, "", 1)
                 break
     return (f"{base}[{ident}]" if ident else base), params
+
+
+def _stable_base(item: pytest.Item) -> str:
+    """The node id without its brackets, made independent of pytest's rootdir for the
+    shipped scenario suite: `scenarios/test_x.py::test_y` whether the suite ran from a
+    checkout (tests/scenarios), from an installed wheel, through `nsharness run` or plain
+    pytest — so `report diff` pairs the same test across all of them."""
+    base = item.nodeid.split("[", 1)[0]
+    try:
+        rel = Path(str(item.path)).resolve().relative_to(scenarios().resolve())
+    except (ValueError, OSError):
+        return base
+    return f"scenarios/{rel.as_posix()}::{base.split('::', 1)[1]}" if "::" in base else base
 
 
 def _param_text(v) -> str:

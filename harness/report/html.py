@@ -22,6 +22,7 @@ STYLE = (
     "body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse;margin-bottom:1em}"
     "td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px;vertical-align:top}"
     "th{background:#f3f3f3}.sub{font-weight:normal;font-size:11px}"
+    "th.k{max-width:12em;overflow-wrap:anywhere}td.t{overflow-wrap:anywhere}"
     + "".join(
         f".{o.replace(' ', '-')}{{background:{c};color:{'#555' if o == 'not covered' else '#fff'}}}"
         for o, c in COLORS.items()
@@ -52,7 +53,9 @@ def _kernel_heads(rep: Report, kernels: dict[str, str]) -> str:
             f"<span style='color:{COLORS[o]}'>{n} {o}</span>"
             for o, n in sorted(counts[key].items())
         )
-        out.append(f"<th>{_e(label)}<div class=sub>{sub}</div><div class=sub>{tally}</div></th>")
+        out.append(
+            f"<th class=k>{_e(label)}<div class=sub>{sub}</div><div class=sub>{tally}</div></th>"
+        )
     return "".join(out)
 
 
@@ -105,7 +108,9 @@ def render(rep: Report) -> str:
                 f"<span class=d>{t.duration_s:.2f}s</span>{link}</td>"
             )
         area = next(iter(rows[tid].values())).area or "harness"
-        body.append(f"<tr><td class=area>{_e(area)}</td><td>{_e(tid)}</td>{''.join(cells)}</tr>")
+        body.append(
+            f"<tr><td class=area>{_e(area)}</td><td class=t>{_e(tid)}</td>{''.join(cells)}</tr>"
+        )
     run = rep.run
     status = (
         "INTERRUPTED / PARTIAL" if run.interrupted or run.partial else f"exit {run.exit_status}"

@@ -1,5 +1,6 @@
 """The report model on a real run's report (tests/data/report-real.json: the scenario suite
-on Debian 6.1 and 6.12, with real failures) — schema, diff, merge, coverage, HTML."""
+on Debian 6.1 and 6.12, merged with a run on a self-built 6.1.192 whose veth keeps its
+peer — three real failures) — schema, diff, merge, coverage, HTML."""
 
 import copy
 import dataclasses
@@ -29,7 +30,8 @@ def real() -> Report:
 def test_real_report_is_schema_valid_and_round_trips():
     validate(DOC)
     rep = real()
-    assert len(rep.kernels()) == 2 and all(v.accel in ("kvm", "tcg") for v in rep.vms)
+    assert len(rep.kernels()) == 3 and all(v.accel in ("kvm", "tcg") for v in rep.vms)
+    assert {v.provenance["kind"] for v in rep.vms} == {"debian", "source"}
     areas = {t.area for t in rep.tests}
     assert {"sysfs-views", "setns", "persistence", "sockets", "devices"} <= areas
     again = rep.to_dict()
