@@ -33,7 +33,7 @@ def test_real_report_is_schema_valid_and_round_trips():
     assert len(rep.kernels()) == 3 and all(v.accel in ("kvm", "tcg") for v in rep.vms)
     assert {v.provenance["kind"] for v in rep.vms} == {"debian", "source"}
     areas = {t.area for t in rep.tests}
-    assert {"sysfs-views", "setns", "persistence", "sockets", "devices"} <= areas
+    assert {"sysfs-views", "setns", "lifetime", "sockets", "devices"} <= areas
     again = rep.to_dict()
     validate(again)
     assert Report.from_dict(again).tests == rep.tests
