@@ -48,13 +48,7 @@ def vm(request: pytest.FixtureRequest, nsh_kernel: Kernel) -> Machine:
     died or became unusable)."""
     m = _session(request.config).machine(nsh_kernel)
     request.node._nsh_machine = m
-    request.node.user_properties += [
-        ("kernel", m.label),
-        ("kernel_key", nsh_kernel.key),
-        ("accel", m.record.accel),
-        ("ready_s", m.record.ready_s),
-        ("start", m.record.mode),
-    ]
+    request.node.user_properties += m.properties()
     return m
 
 

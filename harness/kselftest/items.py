@@ -141,6 +141,7 @@ class KselftestItem(pytest.Item):
         if self.absent:
             pytest.skip(self.absent)
         self._nsh_machine = self.config.stash[SESSION].machine(self.nsh_kernel)
+        self.user_properties += self._nsh_machine.properties()
         self.plan.ensure_installed(self._nsh_machine, self.nsh_kernel)
 
     def runtest(self) -> None:
