@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .cache import cache_root
 from .errors import HarnessError
+from .kvmaccess import host_denial
 
 QEMU = os.environ.get("NSHARNESS_QEMU", "qemu-system-x86_64")
 
@@ -45,10 +46,11 @@ def _boot_id() -> str:
 
 def probe_kvm(timeout: float = 5.0) -> tuple[bool, str]:
     """Run a tiny guest under KVM; return (works, why)."""
-    if not os.path.exists("/dev/kvm"):
-        return False, "/dev/kvm does not exist"
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
-        return False, "/dev/kvm is not accessible to this user (add yourself to group kvm)"
+        denial = host_denial()
+        if denial is None:  # the mode bits allow it: an ACL or a security module says no
+            return False, "/dev/kvm cannot be opened by this user (an ACL or LSM denies it)"
+        return False, f"{denial.reason}; fix: {denial.fix}"
     with tempfile.NamedTemporaryFile(suffix=".img") as img:
         img.write(_PROBE_SECTOR)
         img.flush()
@@ -91,7 +93,15 @@ def choose_accel(requested: str = "auto") -> Accel:
     if requested == "tcg":
         return Accel("tcg", "requested with --accel tcg")
     cache = cache_root() / "kvm-probe.json"
-    key = f"{_boot_id()}:{QEMU}"
+    # Per boot, and per access: joining the kvm group (or a chmod) must not be answered
+    # with a stale "not in the kvm group".
+    try:
+        st = os.stat("/dev/kvm")
+        node = f"{st.st_mode:o}:{st.st_uid}:{st.st_gid}"
+    except OSError:
+        node = "absent"
+    groups = ",".join(str(g) for g in sorted({os.getgid(), *os.getgroups()}))
+    key = f"{_boot_id()}:{QEMU}:{os.getuid()}:{groups}:{node}"
     works, why = None, ""
     try:
         data = json.loads(cache.read_text())

@@ -20,6 +20,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from .errors import CommandTimeout, GuestDied, HarnessError
+from .verdict import SetupStepFailed
 
 MAX_STEPS = 300
 
@@ -153,6 +154,9 @@ class Agent:
         err = None if resp["ok"] else f"{resp['error'].get('type')}: {resp['error'].get('msg')}"
         self._step(op, wire, args, start, resp.get("guest_s"), resp["ok"], err)
         if not resp["ok"]:
+            if resp["error"].get("type") == "SetupError":  # the guest could not set the scene
+                step, _, detail = str(resp["error"].get("msg", "")).partition(": ")
+                raise SetupStepFailed(f"{op}: {step}", detail or step)
             raise GuestOpError(op, resp["error"])
         return resp["result"]
 

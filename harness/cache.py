@@ -3,6 +3,10 @@
 Several runs (pytest-xdist workers, parallel CI jobs) share one cache: every entry is
 built in a temporary sibling and renamed into place under a file lock, so an
 interrupted download or build never leaves a half-written entry that a later run trusts.
+
+Both roots live under the invoking user's XDG directories and are private to that user
+(directories 0700): the data root holds SSH keys, and the cache holds what the user's
+guests boot, which nobody else should be able to swap.
 """
 
 from __future__ import annotations
@@ -20,22 +24,41 @@ from filelock import FileLock, Timeout
 from .errors import HarnessError
 
 
+def private_dir(path: Path) -> Path:
+    """Create *path* and any missing parents with mode 0700; tighten *path* if it is ours
+    and open to others (a cache made before this rule, or under a loose umask)."""
+    missing = []
+    p = path
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        try:
+            os.mkdir(d, 0o700)
+        except FileExistsError:  # a concurrent run made it
+            pass
+    st = path.stat()
+    if st.st_uid == os.geteuid() and st.st_mode & 0o077:
+        os.chmod(path, 0o700)
+    return path
+
+
 def cache_root() -> Path:
     """Downloads and builds: re-creatable, safe to delete."""
     env = os.environ.get("NSHARNESS_CACHE")
     if env:
-        return Path(env)
+        return private_dir(Path(env))
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "nsharness"
+    return private_dir(Path(base) / "nsharness")
 
 
 def data_root() -> Path:
     """Per-installation secrets (SSH keys): never shared, never in the cache."""
     env = os.environ.get("NSHARNESS_DATA")
     if env:
-        return Path(env)
+        return private_dir(Path(env))
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "nsharness"
+    return private_dir(Path(base) / "nsharness")
 
 
 LOCK_TIMEOUT = 3600.0
@@ -47,7 +70,7 @@ def locked(path: Path, what: str | None = None, timeout: float = LOCK_TIMEOUT) -
 
     A lock held by another run is waited for with a message saying who holds it; past
     *timeout* it is an error. The lock is an flock: a run that died holds nothing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     lock = FileLock(str(path) + ".lock")
     owner = Path(str(path) + ".lock.owner")
     try:
@@ -76,7 +99,7 @@ def locked(path: Path, what: str | None = None, timeout: float = LOCK_TIMEOUT) -
 @contextlib.contextmanager
 def atomic_dir(final: Path) -> Iterator[Path]:
     """Yield a fresh temporary directory that becomes *final* only if the block succeeds."""
-    final.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(final.parent)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
     try:
         yield tmp
@@ -91,7 +114,7 @@ def atomic_dir(final: Path) -> Iterator[Path]:
 @contextlib.contextmanager
 def atomic_file(final: Path, mode: int | None = None) -> Iterator[Path]:
     """Yield a temporary path that replaces *final* atomically if the block succeeds."""
-    final.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(final.parent)
     fd, name = tempfile.mkstemp(prefix=f".{final.name}.", dir=final.parent)
     os.close(fd)
     tmp = Path(name)

@@ -4,6 +4,11 @@ The image is a plain ext4 file that no VM ever writes to: each boot gets its own
 throw-away writable layer (QEMU snapshot=on), so every boot starts clean and any number
 of VMs share one image. It is rebuilt only when the recipe (or the host's pyroute2,
 copied in so guest and host speak the same version) changes.
+
+Root and ordinary users build it the same way: mmdebstrap's unshare mode (for root it
+only adds a private mount namespace), then imagefs.py finishes and packs the tree as root
+of a user namespace mapped like mmdebstrap's (userns.py) -- for root, directly. Nothing
+needs privileges: an ordinary user needs subordinate ids and newuidmap (`nsharness doctor`).
 """
 
 from __future__ import annotations
@@ -11,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -19,10 +23,21 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import userns
 from .cache import atomic_dir, cache_root, locked
 from .errors import ImageError
+from .hostpath import ensure_sbin_on_path, which
+from .imagefs import FinishSpec
 from .progress import run_logged
 from .resources import vm_images
+from .staging import staging_dir
+
+# mkfs.ext4, debugfs, depmod and chroot live in /usr/sbin, which an ordinary user's PATH
+# lacks on Debian; boot files (depmod) and the image need them.
+ensure_sbin_on_path()
+
+#: Bumped when the build itself (not the recipe) changes what lands in the image.
+BUILDER = "2"  # 2: unshare mode for everyone, hash-based pycs, /dev nodes via debugfs
 
 
 @dataclass(frozen=True)
@@ -64,6 +79,7 @@ class Recipe:
             h.update(str(f.relative_to(self.path)).encode() + b"\0")
             h.update(f.read_bytes())
         h.update(f"pyroute2={pyroute2_version()}".encode())
+        h.update(f"builder={BUILDER}".encode())
         return h.hexdigest()[:16]
 
 
@@ -91,10 +107,10 @@ def _pyroute2_dir() -> Path:
     return Path(pyroute2.__file__).resolve().parent
 
 
-def _run_with_progress(cmd: list[str], label: str, log: Path) -> None:
+def _run_with_progress(cmd: list[str], label: str, log: Path, what: str) -> None:
     rc, tail = run_logged(cmd, label, log)
     if rc != 0:
-        raise ImageError(f"{cmd[0]} failed (exit {rc}, log {log}): {' | '.join(tail[-3:])}")
+        raise ImageError(f"{what} failed (exit {rc}, log {log}): {' | '.join(tail[-3:])}")
 
 
 def _dir_size_mb(path: Path) -> int:
@@ -109,89 +125,110 @@ def _dir_size_mb(path: Path) -> int:
 
 
 def make_ext4(src: Path, out: Path, label: str, free_mb: int) -> None:
-    """Pack a directory into an ext4 image file (mkfs.ext4 -d: no mounting, no root)."""
+    """Pack a directory into an ext4 image file (mkfs.ext4 -d: no mounting, no root).
+
+    mkfs.ext4 records the owners it sees. As root (or root of the build namespace) those
+    are the tree's real owners; an ordinary user's own tree (a kernel's modules) is packed
+    in a namespace where that user is root, so the guest sees root's files, as it would
+    had root built them.
+    """
     size = int(_dir_size_mb(src) * 1.25) + free_mb + 16
-    res = subprocess.run(
-        [
-            "mkfs.ext4",
-            "-q",
-            "-F",
-            "-L",
-            label,
-            "-d",
-            str(src),
-            "-E",
-            "root_owner=0:0",
-            str(out),
-            f"{size}M",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    mkfs = which("mkfs.ext4") or "mkfs.ext4"
+    cmd = [mkfs, "-q", "-F", "-L", label, "-d", str(src), "-E", "root_owner=0:0", str(out)]
+    cmd.append(f"{size}M")
+    if os.geteuid() != 0:
+        cmd = userns.command(cmd, userns.self_as_root(os.getuid(), os.getgid()))
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=600)
+    except subprocess.TimeoutExpired:
+        raise ImageError(f"mkfs.ext4 took over 600 s making {out}") from None
     if res.returncode != 0:
         raise ImageError(f"mkfs.ext4 failed: {res.stderr.strip()}")
 
 
-def build(recipe: Recipe, dest: Path) -> None:
-    """Build the image into *dest* (a fresh directory)."""
-    if shutil.which("mmdebstrap") is None:
-        raise ImageError("mmdebstrap is not installed (apt-get install mmdebstrap)")
+def default_mode() -> str:
+    """mmdebstrap's unshare mode for everyone, except root where namespaces are forbidden.
+
+    Root in a container without CAP_SYS_ADMIN cannot unshare a mount namespace, so unshare
+    mode fails at once; root mode still works there (it skips mounting /proc and /sys), as
+    it always did. The finishing steps are the same either way.
+    """
     if os.geteuid() != 0:
-        raise ImageError("building the guest image needs root (mmdebstrap root mode)")
-    root = dest / "rootfs"
+        return "unshare"
+    tool = which("unshare")
+    probe = [tool or "unshare", "--mount", "--pid", "--fork", "--uts", "--ipc", "true"]
+    try:
+        ok = subprocess.run(probe, capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        ok = False
+    return "unshare" if ok else "root"
+
+
+def build(recipe: Recipe, dest: Path, mode: str | None = None) -> None:
+    """Build the image into *dest* (a fresh directory).
+
+    *mode* is mmdebstrap's: "unshare" (everyone; the default where the host allows it)
+    or "root" (root only; also kept to compare with and to benchmark against).
+    """
+    for tool, pkg in (
+        ("mmdebstrap", "mmdebstrap"),
+        ("mkfs.ext4", "e2fsprogs"),
+        ("debugfs", "e2fsprogs"),
+    ):
+        if which(tool) is None:
+            raise ImageError(f"{tool} is not installed (apt-get install {pkg})")
+    if mode not in (None, "unshare", "root"):
+        raise ImageError(f"unknown mmdebstrap mode '{mode}' (unshare or root)")
+    mode = mode or default_mode()
+    if mode == "root" and os.geteuid() != 0:
+        raise ImageError("mmdebstrap's root mode needs root; ordinary users build in unshare mode")
+    try:
+        idmap = None if os.geteuid() == 0 else userns.subid_map()
+    except userns.UsernsError as e:
+        raise ImageError(str(e)) from None
     log = dest / "build.log"
-    cmd = [
-        "mmdebstrap",
-        f"--variant={recipe.variant}",
-        "--mode=root",
-        f"--include={','.join(recipe.packages)}",
-        recipe.suite,
-        str(root),
-        recipe.mirror,
-    ]
-    _run_with_progress(cmd, f"building guest image '{recipe.name}'", log)
-    for rel in recipe.strip:
-        shutil.rmtree(root / rel, ignore_errors=True)
-    overlay = recipe.path / "overlay"
-    if overlay.is_dir():
-        shutil.copytree(overlay, root, dirs_exist_ok=True, symlinks=True)
-    pyver = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    guest_py = sorted((root / "usr/lib").glob("python3.*"))
-    site = root / "usr/local/lib" / (guest_py[-1].name if guest_py else pyver) / "dist-packages"
-    site.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(
-        _pyroute2_dir(), site / "pyroute2", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    # Byte-compile what we copied with the guest's own python, so the first import is not
-    # also a compile (guest Python runs ~6x slower than the host's under TCG).
-    subprocess.run(
-        [
-            "chroot",
-            str(root),
-            "python3",
-            "-m",
-            "compileall",
-            "-q",
-            f"/{site.relative_to(root)}/pyroute2",
-        ],
-        capture_output=True,
-        check=False,
-    )
-    packages = subprocess.run(
-        ["chroot", str(root), "dpkg-query", "-W", "-f", "${Package} ${Version}\\n"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.split("\n")
-    make_ext4(root, dest / "root.ext4", "nsroot", recipe.free_mb)
-    shutil.rmtree(root)
+    with staging_dir(idmap) as stage:
+        rootfs = stage / "rootfs"
+        rootfs.mkdir()
+        # HOME and TMPDIR where the namespace root can reach them (not the user's own).
+        cmd = [
+            "env",
+            f"HOME={stage}",
+            f"TMPDIR={stage}",
+            "mmdebstrap",
+            f"--variant={recipe.variant}",
+            f"--mode={mode}",
+            f"--include={','.join(recipe.packages)}",
+            recipe.suite,
+            str(rootfs),
+            recipe.mirror,
+        ]
+        _run_with_progress(cmd, f"building guest image '{recipe.name}'", log, "mmdebstrap")
+        overlay = recipe.path / "overlay"
+        spec = FinishSpec(
+            rootfs=str(rootfs),
+            overlay=str(overlay) if overlay.is_dir() else "",
+            pyroute2=str(_pyroute2_dir()),
+            strip=recipe.strip,
+            out=str(dest / "root.ext4"),
+            packages_out=str(dest / "packages.txt"),
+            label="nsroot",
+            free_mb=recipe.free_mb,
+            owner=idmap.owner if idmap else (0, 0),
+        )
+        finish = [sys.executable, "-m", "harness.imagefs", spec.to_json()]
+        label = f"packing guest image '{recipe.name}'"
+        _run_with_progress(userns.command(finish, idmap), label, log, "finishing the image")
+    packages = (dest / "packages.txt").read_text().split("\n")
+    (dest / "packages.txt").unlink()
     manifest = {
         "recipe": recipe.name,
         "hash": recipe.hash,
         "suite": recipe.suite,
         "pyroute2": pyroute2_version(),
         "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "built_by": "root" if idmap is None else "user",
+        "mmdebstrap_mode": mode,
         "packages": [p for p in packages if p],
     }
     (dest / "manifest.json").write_text(json.dumps(manifest, indent=1))

@@ -349,7 +349,7 @@ class Machine(Remote):
 
     def dead_reason(self) -> str | None:
         """Why the guest is gone (a panic's headline, QEMU's exit), or None if it runs."""
-        if self.qemu is None:
+        if self.qemu is None or self.qemu.proc is None:
             return "not started"
         crash = self.qemu.console.crash()
         if crash:

@@ -71,8 +71,11 @@ class NetNS:
         return self.guest.views(self.sysfs_ctx)
 
     def destroy(self, timeout: float = 10.0) -> dict:
-        """Release the namespace and wait until the kernel destroyed it, seen two ways:
-        its netns id gone from the id table (RTM_GETNSID) and an RTM_DELNSID event."""
+        """Release the namespace and wait until the kernel destroyed it, watched two ways:
+        its netns id leaving the id table (RTM_GETNSID) and an RTM_DELNSID event. Either one
+        is enough here — a kernel that breaks one of them must fail the test that observes
+        netns ids (lifetime), not every test that merely used a namespace; the result says
+        which way it was seen."""
         res = self.guest.step(
             f"destroy netns {self.name}", "netns_destroy", name=self.name, timeout=timeout
         )
@@ -81,12 +84,6 @@ class NetNS:
             raise HarnessError(
                 f"netns {self.name} still exists {res['waited_s']} s after its release "
                 "(its nsid is still listed and no RTM_DELNSID came)"
-            )
-        if res["destroyed"] != res["delnsid_event"]:
-            seen = "nsid gone" if res["destroyed"] else "RTM_DELNSID received"
-            missing = "no RTM_DELNSID event" if res["destroyed"] else "nsid still listed"
-            raise HarnessError(
-                f"netns {self.name} destruction seen two ways that disagree: {seen} but {missing}"
             )
         return res
 

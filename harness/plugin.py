@@ -72,12 +72,15 @@ def fatal(config: pytest.Config, message: str, code: int = 4) -> None:
 
 
 def _resolve(config: pytest.Config) -> HarnessSession:
+    """Resolve the kernels once. A failure is kept and reported by collection_finish: an
+    exit raised during collection would read as a collection error of every module."""
     session = config.stash[SESSION]
     if not session.resolved:
         try:
             session.resolve()
         except HarnessError as e:
-            fatal(config, str(e).splitlines()[0], e.exit_code)
+            session.error = str(e).splitlines()[0]
+            session.error_code = e.exit_code
     return session
 
 
@@ -113,8 +116,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     config = metafunc.config
     if _wants_vm(config) and not config.getoption("collectonly", False):
         session = _resolve(config)
-        params = session.kernels
-        ids = [session.label(k) for k in params]
+        params = session.kernels or ["unresolved"]
+        ids = [session.label(k) for k in session.kernels] or ["unresolved"]
     else:  # vm tests deselected: don't fetch kernels just to name them
         specs = config.stash[SESSION].specs + list(config.option.kernel_src or [])
         params, ids = specs, [s.replace("/", "_") for s in specs]
@@ -151,11 +154,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     broken --accel kvm or an image that cannot be built is one clear error, not a
     traceback per test."""
     config = session.config
+    hs = config.stash[SESSION]
+    if hs.error:
+        fatal(config, hs.error, getattr(hs, "error_code", 4))
     if config.getoption("collectonly", False) or hasattr(config, "workerinput"):
         return
     if not any(_uses_vm(i) for i in session.items):
         return
-    hs = config.stash[SESSION]
     if not hs.kernels:
         return
     try:

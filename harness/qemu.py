@@ -159,13 +159,16 @@ class Qemu:
             self._new_console()
             err = (self.workdir / "qemu.stderr").open("w+")
             self.started_at = time.monotonic()
-            self.proc = children.spawn(
-                self.command(port),
-                stdin=subprocess.DEVNULL,
-                stdout=err,
-                stderr=err,
-                env={**os.environ, "TMPDIR": str(self.workdir)},
-            )
+            try:
+                self.proc = children.spawn(
+                    self.command(port),
+                    stdin=subprocess.DEVNULL,
+                    stdout=err,
+                    stderr=err,
+                    env={**os.environ, "TMPDIR": str(self.workdir)},
+                )
+            except OSError as e:
+                raise BootError(f"cannot start QEMU ({QEMU}): {e.strerror}") from None
             # QEMU creates its QMP socket once its backends (the port forward included)
             # are set up; a forward whose port raced away makes it exit instead.
             deadline = time.monotonic() + 10

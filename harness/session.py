@@ -9,6 +9,7 @@ stops with one clear error instead of the same traceback on every test.
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from pathlib import Path
 
@@ -39,6 +40,7 @@ class HarnessSession:
         self.machines: dict[str, Machine] = {}
         self.boot_errors: dict[str, str] = {}
         self.error: str | None = None
+        self.error_code = 4
         self.resolved = False
         self._image: image_mod.Image | None = None
         self._accel: Accel | None = None
@@ -104,6 +106,10 @@ class HarnessSession:
         gone = workdirs.clean_stale()
         if gone:
             log.info("removed %d VM directories left by killed runs", len(gone))
+        from .accel import QEMU
+
+        if shutil.which(QEMU) is None:
+            raise HarnessError(f"QEMU not found ({QEMU}): apt-get install qemu-system-x86")
         self.accel()
         installation_keys()
         self.image()

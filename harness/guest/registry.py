@@ -7,6 +7,11 @@ from __future__ import annotations
 OPS: dict = {}
 
 
+class SetupError(Exception):
+    """A step that only sets the scene failed: "<step>: <what happened>". The host reports
+    it as a setup error naming the step, never as a verdict on the behaviour under test."""
+
+
 def op(fn):
     if fn.__name__ in OPS:
         raise RuntimeError(f"guest op {fn.__name__} registered twice")

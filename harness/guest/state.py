@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import time
 
+import lifecycle
 import nsops
 import rtnl
 from lifecycle import HOLDERS, NETNS, netns_destroy
@@ -140,3 +141,11 @@ def restore_init_state(baseline: dict) -> dict:
                 pass
     time.sleep(0.05)
     return init_state()
+
+
+@op
+def after_test(seq: int) -> dict:
+    """Everything the harness checks after a test, in one round trip: the kernel log since
+    *seq*, the initial namespaces' state, and the mark the next test starts from."""
+    lines = lifecycle.kmsg_since(seq)
+    return {"kmsg": lines, "state": init_state(), "mark": lifecycle.kmsg_mark()}

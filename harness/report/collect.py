@@ -269,8 +269,8 @@ class ReportCollector:
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus, config) -> None:
         rep = self.final
-        if rep is None or self.path is None or (not rep.tests and not rep.run.error):
-            return
+        if rep is None or self.path is None or not rep.tests:
+            return  # (a session error before any test was printed by pytest.exit)
         paths = [str(self.path), str(self.path.with_suffix(".html"))]
         junit = config.getoption("xmlpath", None)
         if junit:

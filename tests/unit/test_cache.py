@@ -48,3 +48,22 @@ def test_interrupted_build_leaves_no_entry(tmp_path):
         tmp.write_text("half")
         raise RuntimeError("download cut")
     assert not target.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_cache_and_data_roots_are_private(tmp_path, monkeypatch):
+    from harness.cache import cache_root, data_root, private_dir
+
+    monkeypatch.delenv("NSHARNESS_CACHE", raising=False)
+    monkeypatch.delenv("NSHARNESS_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "c"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "d" / "share"))
+    for root in (cache_root(), data_root()):
+        assert root.stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "d").stat().st_mode & 0o777 == 0o700  # created parents too
+    loose = tmp_path / "loose"
+    loose.mkdir(mode=0o755)
+    loose.chmod(0o755)
+    assert private_dir(loose).stat().st_mode & 0o777 == 0o700
+    with locked(tmp_path / "c" / "nsharness" / "images" / "x"):
+        pass
+    assert (tmp_path / "c" / "nsharness" / "images").stat().st_mode & 0o777 == 0o700

@@ -16,6 +16,7 @@ HARNESS_OPS = {
     "kmsg_mark",
     "kmsg_since",
     "init_state",
+    "after_test",
     "restore_init_state",
     "netns_create",
     "netns_destroy",

@@ -105,3 +105,35 @@ def test_guest_death_fails_that_test_and_the_next_gets_a_fresh_vm(tmp_path, nsh_
     assert "Kernel panic" in crashed["console_tail"]
     assert tests["test_b_runs_on_a_fresh_boot"]["outcome"] == "passed"
     assert doc["vms"][0]["boots"] == 2
+
+
+LOGGED = """
+def test_views(agent):
+    agent.views()
+"""
+
+
+def test_verbose_shows_boot_phases_and_guest_ops_with_timings(tmp_path, nsh_kernel, request):
+    """-v: how the guest started (restore or boot phases, each timed) and every guest op
+    with its host and guest durations — without -v none of it."""
+    accel = request.config.getoption("accel")
+    quiet = subprocess.run(
+        child_pytest(tmp_path / "q", LOGGED, str(nsh_kernel.image), accel),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    loud = subprocess.run(
+        child_pytest(tmp_path / "v", LOGGED, str(nsh_kernel.image), accel, "-vv"),  # (-q -vv = -v)
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert quiet.returncode == loud.returncode == 0, loud.stdout[-3000:]
+    assert "op views" not in quiet.stdout
+    out = loud.stdout
+    assert "guest ready (agent answered) at" in out, out[-3000:]
+    assert "restoring" in out or "kernel reached the initrd's init at" in out
+    assert "op views" in out and " s (guest " in out  # host and guest durations

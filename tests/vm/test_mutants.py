@@ -1,0 +1,213 @@
+"""The harness's verdicts on kernels broken on purpose: Debian's linux-source-6.1 with one
+one-line change each (tests/vm/mutants.py), built with --kernel-src and run through the
+whole scenario suite. Exactly the intended tests go red — each with a first message line
+that names the broken behaviour — and everything else stays green: no cascade from
+another test's leftovers, no crashed setup step, no wrong green. The unmutated base is
+the control: all green.
+
+Slow: the tree's first build takes minutes; each mutant then rebuilds one file and
+relinks (about a minute), sharing the build directory with test_kernel_src.py.
+"""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.report import validate
+
+from .mutants import MUTANTS, Mutant
+from .test_kernel_src import git, linux_tree  # noqa: F401 - the shared tree fixture
+
+pytestmark = [pytest.mark.vm, pytest.mark.slow]
+
+
+def apply(tree: Path, m: Mutant) -> str:
+    """A branch off `base` with the mutant's one-line change committed; its commit."""
+    git(tree, "checkout", "-q", "-B", f"nsh-mutant-{m.name}", "base")
+    f = tree / m.file
+    lines = f.read_text().split("\n")
+    hits = [i for i, line in enumerate(lines) if line == m.old]
+    assert len(hits) == 1, f"{m.file}: the mutant's line is not there exactly once: {hits}"
+    lines[hits[0]] = m.new
+    f.write_text("\n".join(lines))
+    git(tree, "commit", "-q", "-am", f"nsharness mutant: {m.breaks}")
+    return git(tree, "rev-parse", "HEAD")
+
+
+def run_suite(tree: Path, out: Path, accel: str) -> dict:
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "run",
+            "--kernel-src",
+            str(tree),
+            "--accel",
+            accel,
+            "--out",
+            str(out),
+            "--",
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
+    doc = json.loads((out / "report.json").read_text())
+    validate(doc)
+    doc["_exit"], doc["_stdout"] = res.returncode, res.stdout[-3000:] + res.stderr[-2000:]
+    return doc
+
+
+def red(doc: dict) -> dict[str, dict]:
+    return {t["name"]: t for t in doc["tests"] if t["outcome"] in ("failed", "error")}
+
+
+@pytest.fixture(scope="module")
+def base_run(linux_tree, tmp_path_factory, request) -> dict:  # noqa: F811
+    tree = linux_tree["tree"]
+    git(tree, "checkout", "-q", "base")
+    return run_suite(tree, tmp_path_factory.mktemp("base"), request.config.getoption("accel"))
+
+
+def test_the_unmutated_kernel_is_all_green(base_run):
+    assert red(base_run) == {}, {n: t["message"][:300] for n, t in red(base_run).items()}
+    assert base_run["_exit"] == 0, base_run["_stdout"]
+    assert len(base_run["tests"]) >= 40
+
+
+@pytest.mark.parametrize("mutant", MUTANTS, ids=[m.name for m in MUTANTS])
+def test_a_mutant_turns_exactly_its_behaviours_tests_red(
+    mutant,
+    linux_tree,  # noqa: F811 - the fixture imported above
+    base_run,
+    tmp_path,
+    request,  # noqa: F811
+):
+    tree = linux_tree["tree"]
+    commit = apply(tree, mutant)
+    try:
+        doc = run_suite(tree, tmp_path / mutant.name, request.config.getoption("accel"))
+    finally:
+        git(tree, "checkout", "-q", "base")
+    got = red(doc)
+    detail = {
+        n: (t["error_kind"], (t["message"] or "").splitlines()[0][:240]) for n, t in got.items()
+    }
+    assert set(got) == set(mutant.red), f"{mutant.name} ({mutant.breaks}): red {detail}"
+    for name, t in got.items():
+        assert t["outcome"] == "failed" and t["error_kind"] in (None, "probe"), (name, detail[name])
+        first = (t["message"] or "").splitlines()[0].lower()
+        assert any(w.lower() in first for w in mutant.words), (name, first)
+        assert commit in (t["reproduce"] or ""), t["reproduce"]
+    # the same release, two identities: `report diff` is the A/B of one patch
+    base = tmp_path / "base.json"
+    base.write_text(json.dumps({k: v for k, v in base_run.items() if not k.startswith("_")}))
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "report",
+            "diff",
+            "--json",
+            str(base),
+            str(tmp_path / mutant.name / "report.json"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    regressed = {
+        r["test"].split("::")[-1].split("[")[0] for r in json.loads(res.stdout)["regressions"]
+    }
+    assert regressed == set(mutant.red) and res.returncode == 1
+
+
+def _kept_build(tree: Path, dest: Path) -> Path:
+    """A copy of the current build's bzImage and .config (a build-tree layout of its own),
+    so two builds of one tree can run side by side."""
+    from harness.build import build
+
+    k = build(tree)
+    boot = dest / "arch" / "x86" / "boot"
+    boot.mkdir(parents=True)
+    shutil.copy(k.image, boot / "bzImage")
+    shutil.copy(k.image.parents[3] / ".config", dest / ".config")
+    return boot / "bzImage"
+
+
+def test_ab_of_two_builds_of_one_release_gives_two_columns_and_names_the_regression(
+    linux_tree,  # noqa: F811 - the fixture imported above
+    tmp_path,
+    request,
+):
+    """The commonest thing a kernel developer does: the same tree without and with a patch,
+    in one run. Same release string, two kernels everywhere (ids, JSON, HTML, JUnit), and
+    `report diff` between the two columns names exactly what the patch broke. The kernels
+    are given by path: no modules (everything is built in), which must boot too."""
+    tree = linux_tree["tree"]
+    mutant = next(m for m in MUTANTS if m.name == "setns-skips-caller-caps")
+    git(tree, "checkout", "-q", "base")
+    good = _kept_build(tree, tmp_path / "good")
+    apply(tree, mutant)
+    try:
+        bad = _kept_build(tree, tmp_path / "bad")
+    finally:
+        git(tree, "checkout", "-q", "base")
+    out = tmp_path / "out"
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "run",
+            "--kernel",
+            str(good),
+            "--kernel",
+            str(bad),
+            "--accel",
+            request.config.getoption("accel"),
+            "--out",
+            str(out),
+            "-k",
+            "caller or mismatched",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    doc = json.loads((out / "report.json").read_text())
+    validate(doc)
+    keys = [v["kernel_key"] for v in doc["vms"]]
+    labels = [v["label"] for v in doc["vms"]]
+    assert len(set(keys)) == 2 and len({v["release"] for v in doc["vms"]}) == 1, labels
+    assert all(v["modules"] is None and v["boots"] + v["restores"] >= 1 for v in doc["vms"])
+    assert all(lbl in (out / "report.html").read_text() for lbl in labels)
+    junit = (out / "junit.xml").read_text()
+    assert all(f'value="{lbl}"' in junit for lbl in labels)
+    assert res.returncode == 1, res.stdout[-3000:]
+    d = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "report",
+            "diff",
+            "--json",
+            str(out / "report.json"),
+            str(out / "report.json"),
+            "--base-kernel",
+            keys[0],
+            "--new-kernel",
+            keys[1],
+        ],
+        capture_output=True,
+        text=True,
+    )
+    regressed = [r["test"] for r in json.loads(d.stdout)["regressions"]]
+    assert [t.split("::")[-1] for t in regressed] == sorted(mutant.red), regressed
