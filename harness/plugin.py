@@ -136,11 +136,13 @@ def pytest_collection_modifyitems(
 ) -> None:
     """Add the --kselftest items (before -k/-m deselection, which applies to them as to any
     test), mark VM tests, and group each kernel's tests on one xdist worker."""
-    if config.stash[KSELFTESTS] is not None and _wants_vm(config):
-        hs = _resolve(config)
-        plan = _kselftests_built(config, hs)
-        items += kselftest_items.collect(session, [(k, hs.label(k)) for k in hs.kernels], plan)
     hs = config.stash[SESSION]
+    if config.stash[KSELFTESTS] is not None and _wants_vm(config):
+        _resolve(config)
+        if not hs.error:  # (kernels that did not resolve are reported by collection_finish)
+            plan = _kselftests_built(config, hs)
+            kernels = [(k, hs.label(k)) for k in hs.kernels]
+            items += kselftest_items.collect(session, kernels, plan)
     for item in items:
         if _uses_vm(item):
             item.add_marker(pytest.mark.vm)

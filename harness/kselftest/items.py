@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import pytest
 
-from .. import isolation
-from ..console import find_splats
+from .. import guestcheck
 from ..kernel import Kernel
 from ..report.collect import EXTRA_RECORDS, EXTRAS
 from .build import InstalledTree, Program, build
@@ -146,21 +145,20 @@ class KselftestItem(pytest.Item):
 
     def runtest(self) -> None:
         machine = self._nsh_machine
-        agent = machine.agent
-        if not hasattr(agent, "baseline"):
-            agent.baseline = agent.call("init_state")
-        mark = agent.call("kmsg_mark")
+        guestcheck.begin(machine.agent)
         limit = self.plan.timeout(self.program)
         result = run_program(machine, self.program, timeout=limit, kernel_log=False)
         extras = self.stash.setdefault(EXTRAS, {})
-        if machine.usable():
-            result.kernel_log = agent.call("kmsg_since", seq=mark)
-            self._check_leftovers(machine, extras)
-            agent.take_steps()  # the harness's own calls, not the program's
-        ignore = self.config.getoption("splat_ignore") or []
-        splats = [
-            s for s in find_splats(result.kernel_log) if not any(i in s.headline for i in ignore)
-        ]
+        splats = []
+        if machine.usable():  # (a dead guest's console is the evidence: see the plugin)
+            checked = guestcheck.after(machine.agent, self.config.getoption("splat_ignore") or [])
+            result.kernel_log, splats = checked.kernel_log, checked.splats
+            if checked.leaks:  # the selftest's business, not a failure; the next test
+                extras["leaks"] = checked.leaks.parts  # gets a fresh guest
+                machine.request_reset(
+                    f"kselftest {self.program.id} left: {checked.leaks.describe()}"
+                )
+            machine.agent.take_steps()  # the harness's own calls, not the program's
         source = self.plan.tree(self.nsh_kernel).source.identity
         extras["observations"] = program_observations(result, source)
         extras["kernel_log"] = result.kernel_log
@@ -171,14 +169,6 @@ class KselftestItem(pytest.Item):
             pytest.skip(verdict.reason or "skipped")
         if verdict.outcome in ("failed", "error"):
             raise ProgramFailed(message(verdict, result), verdict.error_kind)
-
-    def _check_leftovers(self, machine, extras: dict) -> None:
-        """A program's leftovers (a netns, a mount) are recorded and undone by giving the
-        next test a fresh guest; they are the selftest's business, not a failure here."""
-        leaks = isolation.compare(machine.agent.baseline, machine.agent.call("init_state"))
-        if leaks:
-            extras["leaks"] = leaks.parts
-            machine.request_reset(f"kselftest {self.program.id} left: {leaks.describe()}")
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, ProgramFailed):
