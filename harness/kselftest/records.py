@@ -50,9 +50,15 @@ def judge(result: ProgramResult, splats: list) -> Verdict:
 
 
 def message(verdict: Verdict, result: ProgramResult) -> str:
-    """The program record's message: the verdict first, then where the output stopped."""
+    """The program record's message: the verdict first — for a plain failure with the
+    program's last words, which for a program without KTAP name the check that failed
+    (`exit=1: main:72:NS_GET_USERNS returned a wrong namespace`) — then the output's tail."""
     tail = result.output.rstrip("\n").splitlines()[-30:]
-    return "\n".join([verdict.reason or verdict.outcome, *tail])
+    head = verdict.reason or verdict.outcome
+    last = next((line.strip() for line in reversed(tail) if line.strip()), "")
+    if verdict.outcome == "failed" and last and result.rc not in (None, 0):
+        head = f"{head}: {last[:200]}"
+    return "\n".join([head, *tail])
 
 
 def program_observations(result: ProgramResult, source: str) -> dict:

@@ -91,6 +91,9 @@ def test_program_observations_clip_a_long_output():
     assert len(short) < 4200 and short.endswith(res.output[-1000:])
     msg = records.message(res.verdict(), res)
     assert msg.startswith("timed out after 45 s after 7 of 8 planned results\n")
+    red = result(f"{R612}/net/so_incoming_cpu")
+    first = records.message(red.verdict(), red).splitlines()[0]
+    assert first == "exit=1: # Totals: pass:0 fail:12 xfail:0 xpass:0 skip:0 error:0"
 
 
 # ------------------------------------------------------------------------ the collector
