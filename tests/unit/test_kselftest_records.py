@@ -264,3 +264,23 @@ def test_report_of_a_real_kselftest_run_keeps_subtests(tmp_path):
     for t in rep.tests:
         if t.area and t.area.startswith("kselftest:"):
             assert t.test_id.startswith("kselftest/") and t.nodeid == f"{t.test_id}[{t.kernel}]"
+
+
+def test_a_kernel_without_known_source_is_one_error_before_any_boot(tmp_path, debian_kernel):
+    """The real Debian image given as a bare file: no package, no tree, so no selftests."""
+    report = tmp_path / "report.json"
+    res = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)]
+        + ["--rootdir", str(tmp_path), "--report", str(report)]
+        + ["--kernel", str(debian_kernel.image), "--kselftest", "nsfs"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    out = res.stdout + res.stderr
+    assert res.returncode == 4 and "Traceback" not in out, out[-3000:]
+    assert out.count("kselftests need the source of kernel") == 1, out[-3000:]
+    doc = json.loads(report.read_text())
+    assert "--kernel-src" in doc["run"]["error"] and doc["tests"] == []
+    assert doc["vms"] == []  # nothing booted

@@ -46,6 +46,19 @@ def test_source_is_the_kernels_own(nsh_kernel, tree):
     assert all(p.built for p in tree.selected)
 
 
+def test_a_target_no_kernel_has_is_one_error_before_any_boot(nsh_kernel, tree, tmp_path):
+    out = tmp_path / "out"
+    res = run(
+        *(sys.executable, "-m", "harness.cli", "run", "--kernel", spec_of(nsh_kernel)),
+        *("--kselftest", "nsfs,nsfs:nosuch", "--out", str(out)),
+    )
+    text = res.stdout + res.stderr
+    assert res.returncode == 4 and "Traceback" not in text, text[-3000:]
+    assert text.count("has no kselftest program 'nosuch' in nsfs (programs: owner, pidns)") == 1
+    doc = json.loads((out / "report.json").read_text())
+    assert doc["vms"] == [] and doc["tests"] == [] and "nosuch" in doc["run"]["error"]
+
+
 def test_programs_are_items_and_subtests_records(nsh_kernel, tree, tmp_path, request):
     """`nsharness run --kselftest`: only the selftests run; pidfd_test, given a tenth of its
     45 s, times out mid-run and says after how many of its results."""
