@@ -27,7 +27,8 @@ EXTRA_INPUTS = (
     "harness/bootfiles.py",
     "harness/modtree.py",
     "harness/cpio.py",
-    "harness/kselftest.py",
+    "harness/kselftest/source.py",
+    "harness/kselftest/build.py",
 )
 KEY_FORMAT = "v1"
 

@@ -34,8 +34,19 @@ def _check_run_inputs(args: argparse.Namespace) -> None:
     inputs.report_path(args.report, "--report")
 
 
+def selection(kselftest: list[str] | None, k: str | None) -> str | None:
+    """The pytest -k of a run. Without --kselftest, -k selects scenarios as given. With it,
+    the kselftests it names always run (select programs in the spec, not with -k) and
+    scenarios run only if -k selects some: `--kselftest nsfs` runs the nsfs selftests
+    alone, `--kselftest nsfs -k setns` those and the setns scenarios."""
+    if not kselftest:
+        return k
+    return f"kselftest or ({k})" if k else "kselftest"
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    """A thin front for pytest: the scenario suite, the shared options, the reports."""
+    """A thin front for pytest: the scenario suite and/or the kernel's selftests, the
+    shared options, the reports."""
     import pytest
 
     suite = Path(args.suite) if args.suite else scenarios()
@@ -49,8 +60,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     argv += ["--junitxml", str(Path(args.out) / "junit.xml")]
     if args.n:
         argv += ["-n", args.n, "--dist", "loadgroup"]
-    if args.k:
-        argv += ["-k", args.k]
+    k = selection(args.kselftest, args.k)
+    if k:
+        argv += ["-k", k]
     argv += ["-v"] * args.verbose
     argv += [a for a in args.pytest_args if a != "--"]
     return int(pytest.main(argv))
@@ -184,7 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="nsharness", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
 
-    r = sub.add_parser("run", help="run the namespace scenario suite on real kernels")
+    r = sub.add_parser(
+        "run", help="run the namespace scenario suite (and/or kernel selftests) on real kernels"
+    )
     options.add_to_argparse(r)
     r.add_argument(
         "-n",
@@ -193,7 +207,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="parallel workers (pytest-xdist): each boots its own kernels' VMs",
     )
     r.add_argument("--out", default="nsharness-out", help="output directory for reports")
-    r.add_argument("-k", default=None, help="only scenarios matching this pytest -k expression")
+    r.add_argument(
+        "-k",
+        default=None,
+        help="only scenarios matching this pytest -k expression (with --kselftest: the "
+        "scenarios to run beside the selftests; none without -k)",
+    )
     r.add_argument(
         "-v", "--verbose", action="count", default=0, help="boot phases and guest ops, timed"
     )

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from . import isolation
-from .console import find_splats
+from . import guestcheck, isolation
 from .errors import HarnessError
 from .kernel import Kernel
 from .machine import Machine
@@ -47,13 +46,7 @@ def vm(request: pytest.FixtureRequest, nsh_kernel: Kernel) -> Machine:
     died or became unusable)."""
     m = _session(request.config).machine(nsh_kernel)
     request.node._nsh_machine = m
-    request.node.user_properties += [
-        ("kernel", m.label),
-        ("kernel_key", nsh_kernel.key),
-        ("accel", m.record.accel),
-        ("ready_s", m.record.ready_s),
-        ("start", m.record.mode),
-    ]
+    request.node.user_properties += m.properties()
     return m
 
 
@@ -79,24 +72,18 @@ def observe(request: pytest.FixtureRequest):
 def agent(request: pytest.FixtureRequest, vm: Machine) -> Guest:
     """The guest agent's typed operations (harness.ops.Guest)."""
     ag = vm.agent
-    if not hasattr(ag, "baseline"):  # a new guest: its clean state, and where its log is
-        ag.baseline = ag.call("init_state")
-        ag.mark = ag.call("kmsg_mark")
+    guestcheck.begin(ag)  # a new guest: its clean state, and where its log is
     ag.take_steps()
-    mark = ag.mark
     yield Guest(ag)
     extras = _extras(request)
     extras["steps"] = ag.take_steps()
     if not vm.usable():
         extras["error_kind"] = "guest-died" if not vm.alive() else "harness"
         return
-    after = ag.call("after_test", seq=mark)  # one round trip for every check below
-    lines, ag.mark = after["kmsg"], after["mark"]
-    ignore = request.config.getoption("splat_ignore") or []
-    splats = [s for s in find_splats(lines) if not any(i in s.headline for i in ignore)]
-    extras["kernel_log"] = lines
+    checked = guestcheck.after(ag, request.config.getoption("splat_ignore") or [])
+    splats, leaks = checked.splats, checked.leaks
+    extras["kernel_log"] = checked.kernel_log
     extras["splats"] = [s.to_dict() for s in splats]
-    leaks = isolation.compare(ag.baseline, after["state"])
     if leaks:
         extras["leaks"] = leaks.parts
         if vm.opts.snapshots:  # a restore costs a fraction of a boot: the cleanest undo

@@ -283,6 +283,16 @@ class Machine(Remote):
             raise GuestDied(f"guest {self.label} is not running")
         return self._agent
 
+    def properties(self) -> list[tuple[str, object]]:
+        """What a JUnit test case says about the guest it ran in (its user_properties)."""
+        return [
+            ("kernel", self.label),
+            ("kernel_key", self.kernel.key),
+            ("accel", self.record.accel),
+            ("ready_s", self.record.ready_s),
+            ("start", self.record.mode),
+        ]
+
     def alive(self) -> bool:
         return self.qemu is not None and self.qemu.alive() and self.qemu.console.crash() is None
 

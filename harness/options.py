@@ -26,6 +26,15 @@ def _bounded(kind, lo, hi, what: str):
     return check
 
 
+def _kselftest_spec(text: str) -> str:
+    from .kselftest.spec import option_type
+
+    return option_type(text)
+
+
+_kselftest_spec.__name__ = "--kselftest"
+
+
 @dataclass(frozen=True)
 class Opt:
     flag: str
@@ -99,6 +108,23 @@ OPTIONS: tuple[Opt, ...] = (
     ),
     Opt("--report", "write the JSON run report here (HTML beside it)", metavar="PATH"),
     Opt("--keep-console", "keep every boot's serial console log in DIR", metavar="DIR"),
+    Opt(
+        "--kselftest",
+        "also build the kernel's own selftests (tools/testing/selftests) from each kernel's "
+        "source and run them: targets and programs, e.g. nsfs,pidfd,net:rtnetlink.sh "
+        "(repeatable); each program is a test, each KTAP subtest a report record",
+        action="append",
+        type=_kselftest_spec,
+        metavar="SPEC",
+    ),
+    Opt(
+        "--kselftest-timeout-scale",
+        "multiply each selftest's timeout (its target's settings, 45 s by default): "
+        "under TCG some programs need 8x",
+        default=1.0,
+        type=_bounded(float, 0.1, 100, "--kselftest-timeout-scale"),
+        metavar="F",
+    ),
     Opt(
         "--splat-ignore",
         "kernel splats whose headline contains TEXT do not fail tests (repeatable)",

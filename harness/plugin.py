@@ -14,6 +14,7 @@ import pytest
 
 from . import options
 from .errors import HarnessError
+from .kselftest import items as kselftest_items
 from .report.collect import EXTRAS, ReportCollector
 from .session import HarnessSession
 
@@ -22,6 +23,7 @@ pytest_plugins = ["harness.fixtures"]
 VM_FIXTURES = {"vm", "guest", "nsh_kernel", "agent", "netns", "nsholder", "fresh"}
 AREAS = ("sysfs-views", "setns", "lifetime", "sockets", "devices")
 SESSION = pytest.StashKey[HarnessSession]()
+KSELFTESTS = pytest.StashKey["kselftest_items.KselftestPlan | None"]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -47,9 +49,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "xdist_group(name): pytest-xdist loadgroup (one kernel)",
         "area(name): scenario area (" + ", ".join(AREAS) + ")",
         "behaviour(*ids): the catalogue behaviours this test observes (report coverage)",
+        kselftest_items.MARKER,
     ):
         config.addinivalue_line("markers", line)
     session = config.stash[SESSION] = HarnessSession(config)
+    config.stash[KSELFTESTS] = kselftest_items.KselftestPlan.from_config(config)
     collector = ReportCollector(config, session.vm_records, session.kernel_of)
     config.pluginmanager.register(collector, "nsharness-report")
     if config.option.verbose >= 1 and config.getoption("log_cli_level", None) is None:
@@ -80,10 +84,23 @@ def _resolve(config: pytest.Config) -> HarnessSession:
     return session
 
 
+def _kselftests_built(config: pytest.Config, session: HarnessSession):
+    """The --kselftest selection built for every kernel (cached), or one clear error."""
+    plan = config.stash[KSELFTESTS]
+    if plan is not None:
+        try:
+            plan.check(session.kernels)
+        except HarnessError as e:
+            fatal(config, str(e).splitlines()[0], e.exit_code)
+    return plan
+
+
 @pytest.hookimpl(optionalhook=True)  # an xdist hook: unknown when xdist is not installed
 def pytest_configure_node(node) -> None:
-    """xdist: hand workers the kernels the controller resolved (and built)."""
+    """xdist: hand workers the kernels the controller resolved (and built), and build the
+    selftests here too, so a bad selection fails once and workers find the builds cached."""
     session = _resolve(node.config)
+    _kselftests_built(node.config, session)
     node.workerinput["nsh_kernels"] = [k.to_dict() for k in session.kernels]
 
 
@@ -107,13 +124,29 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("nsh_kernel", params, ids=ids, indirect=True, scope="session")
 
 
+def _uses_vm(item: pytest.Item) -> bool:
+    """A test that needs a guest: through a VM fixture, or as an item naming its kernel."""
+    fixtures = set(getattr(item, "fixturenames", ()))
+    return bool(VM_FIXTURES & fixtures) or getattr(item, "nsh_kernel", None) is not None
+
+
 @pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    session = config.stash[SESSION]
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """Add the --kselftest items (before -k/-m deselection, which applies to them as to any
+    test), mark VM tests, and group each kernel's tests on one xdist worker."""
+    hs = config.stash[SESSION]
+    if config.stash[KSELFTESTS] is not None and _wants_vm(config):
+        _resolve(config)
+        if not hs.error:  # (kernels that did not resolve are reported by collection_finish)
+            plan = _kselftests_built(config, hs)
+            kernels = [(k, hs.label(k)) for k in hs.kernels]
+            items += kselftest_items.collect(session, kernels, plan)
     for item in items:
-        if VM_FIXTURES & set(getattr(item, "fixturenames", ())):
+        if _uses_vm(item):
             item.add_marker(pytest.mark.vm)
-        k, label = session.kernel_of(item)
+        k, label = hs.kernel_of(item)
         if k is not None:  # xdist --dist loadgroup: a kernel's tests share one worker's VM
             item.add_marker(pytest.mark.xdist_group(k.key))
 
@@ -128,7 +161,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         fatal(config, hs.error, getattr(hs, "error_code", 4))
     if config.getoption("collectonly", False) or hasattr(config, "workerinput"):
         return
-    if not any(VM_FIXTURES & set(getattr(i, "fixturenames", ())) for i in session.items):
+    if not any(_uses_vm(i) for i in session.items):
         return
     if not hs.kernels:
         return

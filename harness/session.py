@@ -77,8 +77,12 @@ class HarnessSession:
         return self.labels.get(k.key, k.release)
 
     def kernel_of(self, item: pytest.Item) -> tuple[kernel_mod.Kernel | None, str | None]:
+        """The kernel an item runs on: its `nsh_kernel` parameter, or attribute (an item
+        that is not a parametrized function, like a kselftest program)."""
+        k = getattr(item, "nsh_kernel", None)
         cs = getattr(item, "callspec", None)
-        k = cs.params.get("nsh_kernel") if cs else None
+        if k is None and cs is not None:
+            k = cs.params.get("nsh_kernel")
         if isinstance(k, kernel_mod.Kernel):
             return k, self.label(k)
         return None, None

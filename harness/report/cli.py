@@ -1,9 +1,11 @@
-"""`nsharness report diff|merge|html`: compare runs, combine a CI matrix, render a page."""
+"""`nsharness report diff|merge|html|kcidb`: compare runs, combine a CI matrix, render a
+page, export for KernelCI."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from ..errors import InputError
@@ -62,6 +64,18 @@ def cmd_html(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_kcidb(args: argparse.Namespace) -> int:
+    from .kcidb import to_kcidb
+
+    text = json.dumps(to_kcidb(Report.load(args.report)), indent=1) + "\n"
+    if args.output:
+        _write_text(args.output, text)
+        print(args.output)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def add_report_commands(sub) -> None:
     rp = sub.add_parser("report", help="compare, merge and render run reports")
     rs = rp.add_subparsers(dest="rcmd", required=True)
@@ -80,3 +94,7 @@ def add_report_commands(sub) -> None:
     h.add_argument("report")
     h.add_argument("-o", "--output", required=True)
     h.set_defaults(func=cmd_html)
+    k = rs.add_parser("kcidb", help="the report as KCIDB JSON (schema 5.3) for KernelCI")
+    k.add_argument("report")
+    k.add_argument("-o", "--output", help="write here (default: standard output)")
+    k.set_defaults(func=cmd_kcidb)

@@ -5,6 +5,12 @@ session start (so an unwritable destination fails before anything ran), refreshe
 tests finish (so a crash or SIGKILL leaves a partial report), and completed at the end.
 Under pytest-xdist each worker writes a part; the controller merges them with the same
 merge `nsharness report merge` uses.
+
+An item may stand for several results (a kselftest program and its KTAP subtests): its own
+record comes from its pytest outcome like any test's, and whatever records it puts in its
+EXTRA_RECORDS stash go into the report beside it. An item that is not parametrized by
+pytest names its kernel with an `nsh_kernel` attribute, its reproduction with `nsh_select`,
+and an exception may say what kind of error it is with an `error_kind` attribute.
 """
 
 from __future__ import annotations
@@ -24,6 +30,10 @@ from .terminal import print_summary
 
 #: What the fixtures learnt about a test, for its record (observations, kernel log, steps).
 EXTRAS = pytest.StashKey[dict]()
+#: More records from one item (a kselftest program's subtests), added to the report as given.
+EXTRA_RECORDS = pytest.StashKey[list[TestRecord]]()
+#: Error kinds that make a record an error (the test could not judge), not a failure.
+ERROR_KINDS = ("setup-step", "harness", "crash", "timeout")
 FLUSH_EVERY_S = 2.0
 
 
@@ -33,7 +43,9 @@ def test_identity(item: pytest.Item, kernel_label: str | None) -> tuple[str, dic
     cs = getattr(item, "callspec", None)
     base = _stable_base(item)
     if cs is None:
-        return base, {}
+        if kernel_label and item.nodeid.endswith(f"[{kernel_label}]"):
+            return item.nodeid[: -len(kernel_label) - 2], {}
+        return item.nodeid, {}
     params = {k: _param_text(v) for k, v in cs.params.items() if k != "nsh_kernel"}
     ident = cs.id
     if kernel_label and "nsh_kernel" in cs.params:
@@ -52,7 +64,7 @@ def _stable_base(item: pytest.Item) -> str:
     base = item.nodeid.split("[", 1)[0]
     try:
         rel = Path(str(item.path)).resolve().relative_to(scenarios().resolve())
-    except (ValueError, OSError):
+    except (AttributeError, ValueError, OSError):
         return base
     return f"scenarios/{rel.as_posix()}::{base.split('::', 1)[1]}" if "::" in base else base
 
@@ -61,41 +73,49 @@ def _param_text(v) -> str:
     return v if isinstance(v, str) else getattr(v, "__name__", None) or repr(v)[:80]
 
 
-def reproduce_line(kernel, name: str) -> str:
-    """One command that re-runs test *name* on exactly this kernel build."""
+def reproduce_line(kernel, name: str, select: str | None = None) -> str:
+    """One command that re-runs test *name* (or what *select* selects) on exactly this
+    kernel build."""
     p = kernel.provenance
+    sel = select or f"-k '{name}'"
     if p.kind == "debian":
-        return f"nsharness run --kernel debian:{p.package_version} -k '{name}'"
+        return f"nsharness run --kernel debian:{p.package_version} {sel}"
     if p.kind == "source":
         state = f"commit {p.commit}{' (dirty)' if p.dirty else ''}" if p.commit else "no git"
-        return f"nsharness run --kernel-src {p.tree} -k '{name}'  # {state}, kernel {kernel.key}"
+        return f"nsharness run --kernel-src {p.tree} {sel}  # {state}, kernel {kernel.key}"
     mods = f" --modules {kernel.modules}" if kernel.modules else ""
-    return f"nsharness run --kernel {kernel.image}{mods} -k '{name}'  # kernel {kernel.key}"
+    return f"nsharness run --kernel {kernel.image}{mods} {sel}  # kernel {kernel.key}"
+
+
+def _error_kind(exc: BaseException) -> str | None:
+    """What kind of error an exception is: its own `error_kind` if it has one (None: a
+    plain failure), else by its type."""
+    from ..agent import GuestOpError
+    from ..errors import GuestDied, HarnessError
+    from ..verdict import SetupStepFailed
+
+    if hasattr(exc, "error_kind"):
+        return exc.error_kind
+    for cls, kind in (
+        (SetupStepFailed, "setup-step"),
+        (GuestDied, "guest-died"),
+        (GuestOpError, "probe"),
+        (HarnessError, "harness"),
+    ):
+        if isinstance(exc, cls):
+            return kind
+    return None if isinstance(exc, (AssertionError, pytest.fail.Exception)) else "crash"
 
 
 def _message(call: pytest.CallInfo, rep: pytest.TestReport) -> tuple[str, str | None]:
     """The record's message — the exception's own first line (a behaviour named, both
     sides shown) before pytest's source dump — and the error kind it implies."""
-    from ..agent import GuestOpError
-    from ..errors import GuestDied, HarnessError
-    from ..verdict import SetupStepFailed
-
     text = str(rep.longrepr)[-3000:]
     exc = call.excinfo.value if call.excinfo else None
     if exc is None:
         return text, None
     head = str(exc).strip() or type(exc).__name__
-    kind: str | None = None
-    if isinstance(exc, SetupStepFailed):
-        kind = "setup-step"
-    elif isinstance(exc, GuestDied):
-        kind = "guest-died"
-    elif isinstance(exc, GuestOpError):
-        kind = "probe"
-    elif isinstance(exc, HarnessError):
-        kind = "harness"
-    elif not isinstance(exc, (AssertionError, pytest.fail.Exception)):
-        kind = "crash"
+    kind = _error_kind(exc)
     if head in text[:400]:
         return text, kind
     return f"{head}\n\n{text}", kind
@@ -195,7 +215,7 @@ class ReportCollector:
             if extras.get("error_kind") == "guest-died":
                 kind = "guest-died"
             if rep.when == "call":
-                rec.outcome = "error" if kind in ("setup-step", "harness", "crash") else "failed"
+                rec.outcome = "error" if kind in ERROR_KINDS else "failed"
             elif extras.get("splats") and rep.when == "teardown":
                 rec.outcome = "failed"  # the kernel complained during the test
             elif rec.outcome != "failed":
@@ -207,13 +227,27 @@ class ReportCollector:
                 rec.console_tail = machine.console_tail(40)
             kernel, _ = self.kernel_of(item)
             if kernel is not None:
-                rec.reproduce = reproduce_line(kernel, rec.name)
+                rec.reproduce = reproduce_line(kernel, rec.name, getattr(item, "nsh_select", None))
         if rep.when == "teardown":
             extras = item.stash.get(EXTRAS, {})
             for k in ("observations", "kernel_log", "splats", "steps", "leaks"):
                 if k in extras:
                     setattr(rec, k, extras[k])
+            self.add_extra_records(item, rec)
             self.flush()
+
+    def add_extra_records(self, item: pytest.Item, own: TestRecord) -> None:
+        """The item's further records, on its kernel; a failed one gets the item's
+        reproduction (re-running the item re-runs it)."""
+        kernel, _ = self.kernel_of(item)
+        for extra in item.stash.get(EXTRA_RECORDS, []):
+            extra.kernel = extra.kernel or own.kernel
+            extra.kernel_key = extra.kernel_key or own.kernel_key
+            if extra.outcome in ("failed", "error") and not extra.reproduce and kernel:
+                extra.reproduce = reproduce_line(
+                    kernel, own.name, getattr(item, "nsh_select", None)
+                )
+            self.records[extra.nodeid] = extra
 
     # ----------------------------------------------------------------- end of session
     @pytest.hookimpl(trylast=True)

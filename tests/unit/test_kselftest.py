@@ -1,37 +1,19 @@
-"""Kselftest specs, source naming and result records, on outputs captured in our guests
+"""Kselftest specs, sources and program verdicts, on outputs captured in our guests
 (tests/data/ktap/<release>/<target>/<program>.out + .json: exit code, timeout, kernel log)."""
 
-import json
+import dataclasses
+import os
+import subprocess
 from pathlib import Path
 
-import jsonschema
 import pytest
+from ktapdata import R61, R612, result
 
 from harness import kselftest as ks
 from harness import ktap
+from harness.kernel import Provenance
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-R61, R612 = "6.1.0-56-cloud-amd64", "6.12.117+deb12-cloud-amd64"
-
-
-def result(rel: str) -> ks.ProgramResult:
-    """A ProgramResult as run_program built it, from a saved real run."""
-    base = DATA / "ktap" / rel
-    meta = json.loads(base.with_name(base.name + ".json").read_text())
-    output = base.with_name(base.name + ".out").read_text()
-    target = base.parent.name
-    prog = ks.Program(target, base.name, meta["timeout"], True, None)
-    return ks.ProgramResult(
-        program=prog,
-        output=output,
-        rc=meta["rc"],
-        duration_s=meta["duration_s"],
-        timeout=meta["timeout"],
-        timed_out=meta["timed_out"],
-        guest_died=meta["guest_died"],
-        kernel_log=meta["kernel_log"],
-        suite=ktap.parse(output),
-    )
 
 
 # ------------------------------------------------------------------------ specs
@@ -64,9 +46,16 @@ def test_spec_targets_and_single_programs():
     ],
 )
 def test_bad_spec_is_one_clear_line(bad, why):
-    with pytest.raises(ks.KselftestError, match=why) as e:
+    with pytest.raises(ks.SpecError, match=why) as e:
         ks.parse_spec(bad)
-    assert "\n" not in str(e.value)
+    assert "\n" not in str(e.value) and e.value.exit_code == 2  # a usage error
+
+
+def test_repeated_options_are_one_selection():
+    assert ks.parse_specs(["nsfs", "pidfd:pidfd_test,nsfs:owner"]) == [
+        ks.TargetSpec("nsfs"),
+        ks.TargetSpec("pidfd", ("pidfd_test",)),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -79,16 +68,53 @@ def test_debian_source_package_of_a_kernel_version(version, package):
 
 
 def test_debian_source_needs_a_debian_version():
-    with pytest.raises(ks.KselftestError, match="kernel series"):
+    with pytest.raises(ks.NotInSource, match="kernel series"):
         ks.debian_source_package("linux")
 
 
-def test_source_for_a_kernel_file_without_source_says_what_to_pass():
-    class FileKernel:  # a kernel given as a bzImage path: no package, no tree
-        origin, package, package_version, release = "file", None, None, "6.13.0"
+def test_source_for_a_kernel_file_without_source_says_what_to_pass(debian_kernel):
+    # the real kernel image, given as a bare file: no package, no tree
+    bare = dataclasses.replace(
+        debian_kernel, provenance=Provenance("file", str(debian_kernel.image))
+    )
+    with pytest.raises(ks.NotInSource, match="--kernel-src") as e:
+        ks.source_for(bare)
+    assert e.value.exit_code == 4 and "\n" not in str(e.value)
 
-    with pytest.raises(ks.KselftestError, match="--kernel-src"):
-        ks.source_for(FileKernel())
+
+def git(tree: Path, *args: str) -> str:
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t"}
+    env |= {"GIT_COMMITTER_EMAIL": "t@t", "PATH": os.environ["PATH"]}
+    res = subprocess.run(["git", "-C", str(tree), *args], capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stderr
+    return res.stdout.strip()
+
+
+def test_a_built_tree_is_its_own_source(tmp_path, debian_kernel):
+    tree = tmp_path / "linux"
+    (tree / "tools/testing/selftests/nsfs").mkdir(parents=True)
+    (tree / "tools/testing/selftests/lib.mk").write_text("# lib.mk\n")
+    (tree / "tools/testing/selftests/nsfs/owner.c").write_text("int main(void) { return 0; }\n")
+    git(tree, "init", "-q")
+    git(tree, "add", "-A")
+    git(tree, "commit", "-qm", "base")
+    head = git(tree, "rev-parse", "HEAD")
+    built = dataclasses.replace(
+        debian_kernel, provenance=Provenance("source", f"src:{tree}", tree=str(tree), commit=head)
+    )
+    src = ks.source_for(built)
+    assert (src.origin, src.tree, src.identity) == (
+        "tree",
+        tree.resolve(),
+        f"{tree.resolve()}@{head}",
+    )
+    before = src.fingerprint
+    (tree / "tools/testing/selftests/nsfs/owner.c").write_text("int main(void) { return 1; }\n")
+    again = ks.tree_source(tree)
+    assert again.identity.endswith(f"@{head}-dirty") and again.fingerprint != before
+    assert again.key == src.key  # one build directory per tree
+    with pytest.raises(ks.NotInSource, match="lib.mk"):
+        ks.tree_source(tmp_path)
 
 
 def test_settings_timeout(tmp_path):
@@ -121,6 +147,7 @@ def test_timeout_mid_run_is_an_error_naming_the_missing_results(release):
     prog = recs[0]
     assert prog.outcome == "error"
     assert prog.reason == "timed out after 45 s after 7 of 8 planned results"
+    assert result(f"{release}/pidfd/pidfd_test").verdict().error_kind == "timeout"
     assert len(prog.diagnostics) <= 40  # the output's tail: where it stopped
     assert [r.outcome for r in recs[1:]] == ["passed"] * 7
 
@@ -134,6 +161,7 @@ def test_program_killed_by_a_signal_is_a_crash_not_silence():
         "error",
         "crashed: killed by SIGSEGV after 2 of 8 planned results",
     )
+    assert res.verdict().error_kind == "crash"
     assert recs[0].diagnostics[-1] == res.output.rstrip("\n").splitlines()[-1]
     assert [r.outcome for r in recs[1:]] == ["passed", "passed"]
 
@@ -187,64 +215,12 @@ def test_not_built_program_is_an_error_record_naming_the_log(tmp_path):
     assert rec.outcome == "error" and str(tmp_path / "build.log") in rec.reason
 
 
-def test_report_tests_fit_the_report_schema():
-    schema = json.loads((Path(ks.__file__).parent / "data" / "report.schema.json").read_text())
-    tests = []
-    for rel in (
-        f"{R61}/pidfd/pidfd_test",
-        f"{R61}/nsfs/owner",
-        f"{R612}-nobody/timens/timens",
-        f"{R612}/net/tun",
-    ):
-        kernel = R612 if rel.startswith(R612) else R61
-        tests += ks.report_tests(result(rel), kernel)
-    report = {
-        "schema_version": 1,
-        "run": {
-            "harness_version": "0.1.0",
-            "start": "2026-11-23T21:40:00Z",
-            "end": "2026-11-23T21:50:00Z",
-            "host": "vm",
-            "qemu_version": "7.2.22",
-            "command_line": ["nsharness", "run"],
-            "exit_status": 1,
-            "interrupted": False,
-        },
-        "vms": [],
-        "tests": tests,
-    }
-    jsonschema.validate(report, schema)
-    ids = [t["nodeid"] for t in tests]
-    assert len(ids) == len(set(ids))
-    assert f"kselftest/pidfd/pidfd_test[{R61}]" in ids
-    assert f"kselftest/net/tun::tun.delete_detach_close[{R612}]" in ids
-    by_id = {t["nodeid"]: t for t in tests}
-    prog = by_id[f"kselftest/pidfd/pidfd_test[{R61}]"]
-    assert prog["area"] == "kselftest:pidfd" and prog["outcome"] == "error"
-    assert prog["message"].startswith("timed out after 45 s")
-    assert prog["observations"]["rc"] == 124
-    assert prog["observations"]["output_bytes"] == len(result(f"{R61}/pidfd/pidfd_test").output)
-
-    skip = by_id[f"kselftest/timens/timens::2[{R612}]"]
-    assert (skip["outcome"], skip["skip_reason"]) == ("skipped", "need to run as root")
-
-
 def test_long_output_is_clipped_in_the_report_keeping_head_and_tail():
     text = result(f"{R61}/pidfd/pidfd_test").output  # 56 KB
-    clipped = ks.clip(text, 4096)
+    clipped = ks.clip(text, 4096)  # harness.kselftest.records.clip
     assert len(clipped) < 4200 and "characters cut" in clipped
     assert clipped.startswith("TAP version 13\n1..8\n") and clipped.endswith(text[-1000:])
     assert ks.clip(text) == text
-
-
-def test_kselftest_run_bad_spec_is_one_line_before_any_work(tmp_path, capsys):
-    from harness import kselftest_run
-
-    out = tmp_path / "out"
-    assert kselftest_run.main(["--kselftest", "nsfs:../x", "--out", str(out)]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("nsharness: bad kselftest program") and err.count("\n") == 1
-    assert not out.exists()
 
 
 def test_net_scripts_with_their_tools_installed():

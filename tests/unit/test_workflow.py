@@ -2,7 +2,6 @@
 harness the way the README says (shell steps parse, commands exist, reports merge), its
 job layout (gates, time limits, permissions), and that its cache can actually restore."""
 
-import argparse
 import shlex
 import subprocess
 from pathlib import Path
@@ -10,15 +9,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness import cikey, kcidb, kselftest, kselftest_run
+from harness import cikey, kselftest
 from harness.cli import build_parser
 
 WF = Path(__file__).resolve().parents[2] / ".github" / "workflows" / "nsharness.yml"
 #: python -m MODULE entry points the workflow may call, with their argument parsers
 MODULES = {
     "harness.cikey": cikey.build_parser,
-    "harness.kselftest_run": kselftest_run.build_parser,
-    "harness.kcidb": lambda: kcidb.add_arguments(argparse.ArgumentParser()),
 }
 
 
@@ -92,16 +89,20 @@ def test_cache_key_comes_from_the_key_script_before_the_cache_step():
 
 
 def test_matrix_runs_suite_and_kselftests_and_exports_kcidb():
-    runs = " ".join(s.get("run", "") for s in steps("suite"))
-    assert "nsharness run --kernel" in runs
-    ks = next(s["run"] for s in steps("suite") if "harness.kselftest_run" in s.get("run", ""))
-    spec = shlex.split(ks)[shlex.split(ks).index("--kselftest") + 1]
-    targets = {t.target: t.programs for t in kselftest.parse_spec(spec)}
+    runs = [s.get("run", "") for s in steps("suite")]
+    suite = next(r for r in runs if "nsharness run" in r and "--kselftest" not in r)
+    assert "--out out" in suite
+    ks = shlex.split(next(r for r in runs if "--kselftest " in r))
+    assert ks[0].endswith("nsharness") and ks[1] == "run" and "-k" not in ks  # selftests only
+    args = build_parser().parse_args(ks[1:])
+    targets = {t.target: t.programs for t in kselftest.parse_specs(args.kselftest)}
     assert targets["nsfs"] == () and targets["pidfd"] == ()
     assert len(targets["net"]) == 2
+    assert args.kselftest_timeout_scale == 8 and args.out == "out/kselftest"
     merge = steps("merge")
     merged = " ".join(s.get("run", "") for s in merge)
-    assert "harness.kcidb merged.json -o kcidb.json" in merged
+    assert "reports/*/kselftest/report.json" in merged
+    assert "nsharness report kcidb merged.json -o kcidb.json" in merged
     uploads = [s["with"]["path"] for s in merge if s.get("uses", "").startswith("actions/upload")]
     assert "kcidb.json" in uploads
 

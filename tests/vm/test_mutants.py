@@ -19,23 +19,17 @@ import pytest
 
 from harness.report import validate
 
+from .kernel_trees import checked_out, git, linux_tree, one_line_commit  # noqa: F401
 from .mutants import MUTANTS, Mutant
-from .test_kernel_src import git, linux_tree  # noqa: F401 - the shared tree fixture
 
 pytestmark = [pytest.mark.vm, pytest.mark.slow]
 
 
 def apply(tree: Path, m: Mutant) -> str:
     """A branch off `base` with the mutant's one-line change committed; its commit."""
-    git(tree, "checkout", "-q", "-B", f"nsh-mutant-{m.name}", "base")
-    f = tree / m.file
-    lines = f.read_text().split("\n")
-    hits = [i for i, line in enumerate(lines) if line == m.old]
-    assert len(hits) == 1, f"{m.file}: the mutant's line is not there exactly once: {hits}"
-    lines[hits[0]] = m.new
-    f.write_text("\n".join(lines))
-    git(tree, "commit", "-q", "-am", f"nsharness mutant: {m.breaks}")
-    return git(tree, "rev-parse", "HEAD")
+    return one_line_commit(
+        tree, f"nsh-mutant-{m.name}", "base", m.file, m.old, m.new, f"mutant: {m.breaks}"
+    )
 
 
 def run_suite(tree: Path, out: Path, accel: str) -> dict:
@@ -71,8 +65,8 @@ def red(doc: dict) -> dict[str, dict]:
 @pytest.fixture(scope="module")
 def base_run(linux_tree, tmp_path_factory, request) -> dict:  # noqa: F811
     tree = linux_tree["tree"]
-    git(tree, "checkout", "-q", "base")
-    return run_suite(tree, tmp_path_factory.mktemp("base"), request.config.getoption("accel"))
+    with checked_out(tree, "base"):
+        return run_suite(tree, tmp_path_factory.mktemp("base"), request.config.getoption("accel"))
 
 
 def test_the_unmutated_kernel_is_all_green(base_run):
@@ -91,10 +85,8 @@ def test_a_mutant_turns_exactly_its_behaviours_tests_red(
 ):
     tree = linux_tree["tree"]
     commit = apply(tree, mutant)
-    try:
+    with checked_out(tree, commit):
         doc = run_suite(tree, tmp_path / mutant.name, request.config.getoption("accel"))
-    finally:
-        git(tree, "checkout", "-q", "base")
     got = red(doc)
     detail = {
         n: (t["error_kind"], (t["message"] or "").splitlines()[0][:240]) for n, t in got.items()
@@ -152,13 +144,10 @@ def test_ab_of_two_builds_of_one_release_gives_two_columns_and_names_the_regress
     are given by path: no modules (everything is built in), which must boot too."""
     tree = linux_tree["tree"]
     mutant = next(m for m in MUTANTS if m.name == "setns-skips-caller-caps")
-    git(tree, "checkout", "-q", "base")
-    good = _kept_build(tree, tmp_path / "good")
-    apply(tree, mutant)
-    try:
+    with checked_out(tree, "base"):
+        good = _kept_build(tree, tmp_path / "good")
+    with checked_out(tree, apply(tree, mutant)):
         bad = _kept_build(tree, tmp_path / "bad")
-    finally:
-        git(tree, "checkout", "-q", "base")
     out = tmp_path / "out"
     res = subprocess.run(
         [

@@ -1,0 +1,153 @@
+"""Running built selftests in a guest as kselftest's runner does: installed under
+/opt/kselftest, each program in its directory, line-buffered, under `timeout` with its
+target's limit, output read as it comes (so a program killed by a signal, a timeout or a
+guest that dies still leaves its output), and the kernel log lines printed meanwhile
+captured between a marker written to /dev/kmsg and `dmesg`.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+import paramiko
+
+from .. import ktap
+from ..errors import HarnessError
+from .build import InstalledTree, Program
+from .result import TIMEOUT_RC, ProgramResult
+
+GUEST_ROOT = "/opt/kselftest"
+
+
+def install(machine, tree: InstalledTree, dest: str = GUEST_ROOT) -> None:
+    """Copy the built targets into the guest under *dest* (one tarball over SFTP)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tarball = Path(tmp) / "kselftest.tar.gz"
+        with tarfile.open(tarball, "w:gz", compresslevel=1) as tar:
+            for bt in tree.targets:
+                for child in sorted(bt.root.iterdir()):
+                    tar.add(child, arcname=child.name)
+        remote = f"/tmp/nsh-kselftest-{os.getpid()}.tar.gz"
+        machine.put(tarball, remote)
+    machine.run(
+        f"mkdir -p {shlex.quote(dest)} && tar -xzf {remote} -C {shlex.quote(dest)} && rm {remote}",
+        timeout=120,
+        check=True,
+    )
+
+
+def run_program(
+    machine,
+    program: Program,
+    timeout: int | None = None,
+    root: str = GUEST_ROOT,
+    kernel_log: bool = True,
+) -> ProgramResult:
+    """Run one installed program in the guest as kselftest's runner does (in its directory,
+    line-buffered, under `timeout`), keeping its output even if it dies or the guest does.
+    With *kernel_log*, the kernel log lines printed meanwhile are read with `dmesg` (the
+    pytest item reads them through the guest agent instead, as fixtures do)."""
+    limit = program.timeout if timeout is None else timeout
+    if not program.built:
+        return ProgramResult(program, "", None, 0.0, limit)
+    marker = f"nsharness: kselftest {program.id} start {time.time_ns()}"
+    tdir = shlex.quote(f"{root}/{program.target}")
+    prog = shlex.quote(f"./{program.name}")
+    guard = f"timeout -k 5 {limit} " if limit > 0 else ""
+    script = (
+        f"echo {shlex.quote(marker)} > /dev/kmsg; cd {tdir} || exit 97; "
+        f"buf=; command -v stdbuf >/dev/null && buf='stdbuf -oL -eL'; "
+        f"if [ -x {prog} ]; then cmd={prog}; "
+        f'else cmd="$(head -n1 {prog} | sed -n "s/^#!//p") {prog}"; fi; '
+        f"{guard}$buf $cmd 2>&1; echo $? >&2"
+    )
+    host_limit = (limit if limit > 0 else 24 * 3600) + 30
+    out, err, state = _stream(machine, f"sh -c {shlex.quote(script)}", host_limit)
+    duration = state["duration"]
+    rc: int | None = None
+    err_lines = err.strip().splitlines()
+    if err_lines and err_lines[-1].strip().lstrip("-").isdigit():
+        rc = int(err_lines[-1].strip())
+    result = ProgramResult(
+        program=program,
+        output=out,
+        rc=rc,
+        duration_s=round(duration, 3),
+        timeout=limit,
+        timed_out=state["host_timeout"]
+        or (limit > 0 and (rc == TIMEOUT_RC or (rc == 128 + 9 and duration >= limit))),
+        guest_died=state["died"],
+        suite=ktap.parse(out),
+    )
+    if kernel_log and not state["died"]:
+        result.kernel_log = kernel_log_since(machine, marker)
+    return result
+
+
+def _stream(machine, cmd: str, limit: float) -> tuple[str, str, dict]:
+    """Run *cmd* on its own channel, reading as it goes, so a guest death keeps the output."""
+    start = time.monotonic()
+    state = {"host_timeout": False, "died": None, "duration": 0.0}
+    ssh = machine.ssh  # (GuestDied if the guest is not running)
+    chan = ssh.open_channel(cmd)
+    chan.settimeout(0.05)
+    out, err = bytearray(), bytearray()
+    next_check = start + 0.5
+    while True:
+        drained = False
+        while chan.recv_ready():
+            out += chan.recv(65536)
+            drained = True
+        while chan.recv_stderr_ready():
+            err += chan.recv_stderr(65536)
+            drained = True
+        if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
+            break
+        now = time.monotonic()
+        if now > start + limit:
+            state["host_timeout"] = True
+            break
+        if now > next_check:
+            next_check = now + 0.5
+            if not machine.alive() or not ssh.transport.is_active():
+                break
+        if not drained:
+            time.sleep(0.005)
+    # A channel that ends without an exit status (-1), or a dead transport: did the guest die?
+    if not state["host_timeout"] and (
+        not ssh.transport.is_active() or chan.recv_exit_status() == -1 or not machine.alive()
+    ):
+        state["died"] = _death_evidence(machine, ssh)
+    chan.close()
+    state["duration"] = time.monotonic() - start
+    return out.decode(errors="replace"), err.decode(errors="replace"), state
+
+
+def _death_evidence(machine, ssh, grace: float = 3.0) -> str | None:
+    """The console's account of a guest that went away, after *grace* s for QEMU to exit."""
+    deadline = time.monotonic() + grace
+    while machine.alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if machine.alive() and ssh.transport.is_active():
+        return None  # only this channel closed; the guest is fine
+    time.sleep(0.5)  # let the console file catch the panic's last lines
+    qemu = getattr(machine, "qemu", None)
+    crash = qemu.console.crash() if qemu is not None else None  # the headline: panic, Oops
+    evidence = "\n".join(x for x in (crash, machine.console_tail(60)) if x)
+    return evidence or "the guest stopped answering"
+
+
+def kernel_log_since(machine, marker: str) -> list[str]:
+    """Kernel log lines after *marker* (written to /dev/kmsg before the program started)."""
+    try:
+        res = machine.run("dmesg", timeout=30)
+    except (HarnessError, OSError, paramiko.SSHException):
+        return []
+    lines = res.stdout.splitlines()
+    idx = next((i for i in range(len(lines) - 1, -1, -1) if marker in lines[i]), None)
+    return lines[idx + 1 :] if idx is not None else []
