@@ -277,9 +277,10 @@ def build(source: Source, specs: list[TargetSpec]) -> InstalledTree:
                 continue  # an older tree without that dependency target
             built[target] = build_target(source, target)
         by_name = {p.name: p for p in built[spec.target].programs}
-        for name in spec.programs or tuple(by_name):
+        for name in dict.fromkeys((*(spec.programs or by_name), *spec.named)):
             if name in by_name:
-                selected.append(by_name[name])
+                if by_name[name] not in selected:
+                    selected.append(by_name[name])
             else:
                 why = (
                     f"{source.identity} has no kselftest program '{name}' in {spec.target} "

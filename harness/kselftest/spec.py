@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import HarnessError, InputError, UsageError
 
@@ -30,6 +30,8 @@ class TargetSpec:
 
     target: str  # e.g. "nsfs", "net", "net/forwarding"
     programs: tuple[str, ...] = ()  # empty: every program the target runs
+    # programs the user named, still checked when the whole target runs (a typo is an error)
+    named: tuple[str, ...] = field(default=(), compare=False)
 
     def __str__(self) -> str:
         return ",".join(f"{self.target}:{p}" for p in self.programs) or self.target
@@ -42,10 +44,12 @@ _PROGRAM_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
 def parse_spec(text: str) -> list[TargetSpec]:
     """`nsfs,pidfd,net:rtnetlink.sh,net:netdevice.sh` -> one TargetSpec per target.
 
-    Naming a target alone selects all its programs, even if it is also named with a program.
+    Naming a target alone selects all its programs, even if it is also named with a program;
+    the programs named are still checked against the source.
     """
     order: list[str] = []
     progs: dict[str, list[str] | None] = {}
+    named: dict[str, list[str]] = {}
     for item in (s.strip() for s in text.split(",")):
         if not item:
             continue
@@ -58,6 +62,9 @@ def parse_spec(text: str) -> list[TargetSpec]:
         if target not in progs:
             order.append(target)
             progs[target] = []
+            named[target] = []
+        if prog and prog not in named[target]:
+            named[target].append(prog)
         have = progs[target]
         if not prog:
             progs[target] = None
@@ -65,7 +72,7 @@ def parse_spec(text: str) -> list[TargetSpec]:
             have.append(prog)
     if not order:
         raise SpecError(f"no kselftest target in '{text}' (e.g. nsfs,pidfd,net:rtnetlink.sh)")
-    return [TargetSpec(t, tuple(progs[t] or ())) for t in order]
+    return [TargetSpec(t, tuple(progs[t] or ()), tuple(named[t])) for t in order]
 
 
 def parse_specs(values: list[str]) -> list[TargetSpec]:

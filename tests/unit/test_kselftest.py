@@ -29,6 +29,8 @@ def test_spec_targets_and_single_programs():
     assert str(specs[2]) == "net:rtnetlink.sh,net:netdevice.sh"
     # naming the whole target wins over single programs, in either order
     assert ks.parse_spec("net:veth.sh,net") == [ks.TargetSpec("net")]
+    # ...but the program named is still checked against the source (a typo is an error)
+    assert ks.parse_spec("nsfs,nsfs:nosuch")[0].named == ("nosuch",)
     assert ks.parse_spec("net/forwarding:router.sh") == [
         ks.TargetSpec("net/forwarding", ("router.sh",))
     ]
