@@ -35,7 +35,8 @@ from harness import accel as accel_mod  # noqa: E402
 from harness import bootfiles, image, kernel  # noqa: E402
 from harness.cpio import cpio  # noqa: E402
 from harness.keys import installation_keys  # noqa: E402
-from harness.machine import Machine, MachineOptions, cmdline  # noqa: E402
+from harness.machine import Machine  # noqa: E402
+from harness.machineopts import MachineOptions, cmdline  # noqa: E402
 from harness.qemu import QemuConfig, base_args, qemu_version  # noqa: E402
 
 MARKER = "NSHARNESS-FLOOR-MARKER"

@@ -23,7 +23,12 @@ _PR_SET_PDEATHSIG = 1
 #: saved guest of 256 MB RAM, build logs): a runaway writer is stopped, not the disk filled.
 FILE_LIMIT = 4 << 30
 
+#: Seconds a graceful child (make) gets after SIGTERM before SIGKILL: make deletes the
+#: targets it was writing (a half-written .o would look up to date to the next build).
+GRACE = 10.0
+
 _live: dict[int, subprocess.Popen] = {}
+_graceful: set[int] = set()
 _lock = threading.Lock()
 _handlers_installed = False
 
@@ -33,32 +38,49 @@ def _child_setup() -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_LIMIT, FILE_LIMIT))
 
 
-def spawn(cmd: list[str], **kw) -> subprocess.Popen:
-    """Popen in its own process group, registered for killing, PDEATHSIG set."""
+def spawn(cmd: list[str], graceful: bool = False, **kw) -> subprocess.Popen:
+    """Popen in its own process group, registered for killing, PDEATHSIG set. A *graceful*
+    child is stopped with SIGTERM first (GRACE seconds), then SIGKILL."""
     install_handlers()
     proc = subprocess.Popen(cmd, process_group=0, preexec_fn=_child_setup, **kw)
     with _lock:
         _live[proc.pid] = proc
+        if graceful:
+            _graceful.add(proc.pid)
     return proc
 
 
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 def kill(proc: subprocess.Popen) -> None:
-    """Kill the child's whole process group and reap it."""
-    if proc.poll() is None:
+    """Stop the child's whole process group and reap it (SIGTERM first if graceful)."""
+    termed = proc.poll() is None and proc.pid in _graceful
+    if termed:
+        _signal_group(proc, signal.SIGTERM)
         try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            proc.wait(timeout=5)
+            proc.wait(timeout=GRACE)
         except subprocess.TimeoutExpired:
             pass
+    # after a SIGTERM, SIGKILL the group even if its leader (make) exited: its jobs may not
+    # have (pids are handed out cyclically: the group's id is not reused within a moment)
+    if termed or proc.poll() is None:
+        _signal_group(proc, signal.SIGKILL)
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
     forget(proc)
 
 
 def forget(proc: subprocess.Popen) -> None:
     with _lock:
         _live.pop(proc.pid, None)
+        _graceful.discard(proc.pid)
 
 
 def kill_all() -> None:

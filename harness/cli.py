@@ -126,7 +126,8 @@ def cmd_shell(args: argparse.Namespace) -> int:
     from .accel import choose_accel
     from .interactive import interactive_shell
     from .keys import installation_keys
-    from .machine import Machine, MachineOptions
+    from .machine import Machine
+    from .machineopts import MachineOptions
 
     if len(args.kernel) > 1:
         raise UsageError("shell boots one kernel: give --kernel once")

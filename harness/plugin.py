@@ -81,6 +81,12 @@ def _resolve(config: pytest.Config) -> HarnessSession:
         except HarnessError as e:
             session.error = str(e).splitlines()[0]
             session.error_code = e.exit_code
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM (a cancelled CI job): say during what
+            session.error = f"interrupted while {session.doing or 'resolving the kernels'}"
+            collector = config.pluginmanager.get_plugin("nsharness-report")
+            if collector is not None:
+                collector.run.error = session.error
+            raise
     return session
 
 

@@ -33,7 +33,12 @@ def run_logged(
     with open(log, "a", buffering=1) as logf, Console(stderr=True).status(label) as status:
         logf.write(f"$ {' '.join(cmd)}\n")
         proc = children.spawn(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+            cmd,
+            graceful=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
         )
         timer = threading.Timer(timeout, children.kill, args=(proc,))
         timer.daemon = True
@@ -49,6 +54,10 @@ def run_logged(
                 tail.append(line.rstrip())
                 status.update(f"{label} [{time.monotonic() - start:4.0f}s] {line.strip()[:80]}")
             rc = proc.wait()
+        except BaseException:  # Ctrl-C, a signal, a write error: stop it, do not orphan it
+            timer.cancel()
+            children.kill(proc)
+            raise
         finally:
             timer.cancel()
             children.forget(proc)

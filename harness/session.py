@@ -22,7 +22,8 @@ from .accel import Accel, choose_accel
 from .children import kill_all
 from .errors import HarnessError
 from .keys import installation_keys
-from .machine import Machine, MachineOptions
+from .machine import Machine
+from .machineopts import MachineOptions
 from .report.model import VmRecord
 
 log = logging.getLogger("nsharness")
@@ -42,6 +43,7 @@ class HarnessSession:
         self.error: str | None = None
         self.error_code = 4
         self.resolved = False
+        self.doing: str | None = None  # what resolve() is at, for an interruption's message
         self._image: image_mod.Image | None = None
         self._accel: Accel | None = None
 
@@ -58,15 +60,18 @@ class HarnessSession:
         else:
             mods = self.config.option.modules
             for spec in self.specs:
+                self.doing = f"getting kernel {spec}"
                 k = kernel_mod.resolve(spec, Path(mods) if mods else None)
                 k.check_config()
                 self.kernels.append(k)
             for src in self.config.option.kernel_src or []:
                 from .build import build
 
+                self.doing = f"building the kernel of --kernel-src {src}"
                 k = build(Path(src))
                 k.check_config()
                 self.kernels.append(k)
+        self.doing = None
         seen: dict[str, kernel_mod.Kernel] = {}
         for k in self.kernels:
             seen.setdefault(k.key, k)  # the same kernel given twice is tested once

@@ -199,8 +199,32 @@ def enter(ctx: dict) -> None:
     finally:
         for fd in fds.values():
             os.close(fd)
+    if "net" in fds:
+        check_sockets_follow(ctx["net"])
     if ctx.get("sysfs"):
         enter_sysfs_view()
+
+
+class ContextBroken(Exception):
+    """Entering a namespace context did not give what every op in it relies on: a verdict
+    on the kernel (the host reports it as a behaviour that changed), not a setup error."""
+
+
+def check_sockets_follow(path: str) -> None:
+    """After setns(net), a new socket must live in the joined netns (behaviours 25, 30:
+    socket() creates in the caller's current netns; the socketat() idiom rests on it).
+    Checked on every net context by two views that do not share that path: the thread's
+    nsfs file and the socket's SIOCGSKNS; otherwise every op in the context would run in
+    the wrong namespace and fail as a setup step."""
+    joined = os.stat("/proc/thread-self/ns/net").st_ino
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        got = socket_netns_inode(s)
+    if isinstance(got, int) and got != joined:
+        raise ContextBroken(
+            f"after setns(net) into {path} (net:[{joined}]), a new socket lives in "
+            f"net:[{got}]: socket() did not create it in the caller's network namespace "
+            "(behaviours 25, 30: a socket is created in, and keeps, its creator's netns)"
+        )
 
 
 # ------------------------------------------------------------------ sockets

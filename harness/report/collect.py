@@ -23,6 +23,7 @@ import pytest
 
 from ..errors import InputError
 from ..resources import scenarios
+from ..verdict import BehaviourChanged
 from .html import render
 from .merge import merge
 from .model import Report, RunInfo, TestRecord, now
@@ -214,7 +215,8 @@ class ReportCollector:
             extras = item.stash.get(EXTRAS, {})
             if extras.get("error_kind") == "guest-died":
                 kind = "guest-died"
-            if rep.when == "call":
+            verdict = call.excinfo is not None and isinstance(call.excinfo.value, BehaviourChanged)
+            if rep.when == "call" or verdict:  # a verdict in a fixture is a verdict too
                 rec.outcome = "error" if kind in ERROR_KINDS else "failed"
             elif extras.get("splats") and rep.when == "teardown":
                 rec.outcome = "failed"  # the kernel complained during the test

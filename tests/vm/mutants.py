@@ -74,3 +74,21 @@ MUTANTS = (
         ("EPERM", "CAP_SYS_ADMIN"),
     ),
 )
+
+#: Breaks what every op in a network-namespace context rests on, so it cannot turn "exactly"
+#: a few tests red: every red test must instead be a failure naming sockets (never a setup
+#: error), and the two tests of the behaviour itself must be among them.
+SOCKETS_IN_INIT = Mutant(
+    "sock-create-init-net",
+    "net/socket.c",
+    "\treturn __sock_create(current->nsproxy->net_ns, family, type, protocol, res, 0);",
+    "\treturn __sock_create(&init_net, family, type, protocol, res, 0);",
+    "socket() creates every socket in the initial netns, whatever its creator's",
+    frozenset(
+        {
+            "test_socket_created_after_setns_stays_in_that_netns_after_switching_back",
+            "test_socketat_idioms_create_sockets_in_the_target_netns",
+        }
+    ),
+    ("socket",),
+)
