@@ -83,10 +83,11 @@ def _resolve(config: pytest.Config) -> HarnessSession:
             session.error_code = e.exit_code
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM (a cancelled CI job): say during what
             session.error = f"interrupted while {session.doing or 'resolving the kernels'}"
+            session.interrupted = True
             collector = config.pluginmanager.get_plugin("nsharness-report")
             if collector is not None:
                 collector.run.error = session.error
-            raise
+            raise  # (pytest's collection may keep it as a collection error: see below)
     return session
 
 
@@ -163,6 +164,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     traceback per test."""
     config = session.config
     hs = config.stash[SESSION]
+    if hs.interrupted:  # pytest's INTERRUPTED (2): the report says interrupted, and when
+        fatal(config, hs.error or "interrupted", int(pytest.ExitCode.INTERRUPTED))
     if hs.error:
         fatal(config, hs.error, getattr(hs, "error_code", 4))
     if config.getoption("collectonly", False) or hasattr(config, "workerinput"):

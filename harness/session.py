@@ -44,6 +44,7 @@ class HarnessSession:
         self.error_code = 4
         self.resolved = False
         self.doing: str | None = None  # what resolve() is at, for an interruption's message
+        self.interrupted = False
         self._image: image_mod.Image | None = None
         self._accel: Accel | None = None
 
