@@ -20,7 +20,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from .errors import CommandTimeout, GuestDied, HarnessError
-from .verdict import BehaviourChanged, SetupStepFailed
+from .verdict import SetupStepFailed
 
 MAX_STEPS = 300
 
@@ -157,8 +157,6 @@ class Agent:
             if resp["error"].get("type") == "SetupError":  # the guest could not set the scene
                 step, _, detail = str(resp["error"].get("msg", "")).partition(": ")
                 raise SetupStepFailed(f"{op}: {step}", detail or step)
-            if resp["error"].get("type") == "ContextBroken":  # the kernel broke the context
-                raise BehaviourChanged(f"{op}: {resp['error'].get('msg')}")
             raise GuestOpError(op, resp["error"])
         return resp["result"]
 

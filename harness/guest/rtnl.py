@@ -85,9 +85,10 @@ class Rtnl:
     {"errno": name|None, "extack": text|None, "msgs": [(type, payload)]}."""
 
     def __init__(self, path: str | None = None, groups: tuple[int, ...] = ()):
-        from nsops import socket_in
+        from nsops import check_placed, socket_in
 
         self.s = socket_in(path, socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+        check_placed(self.s, path, f"an rtnetlink socket made in {path or 'this thread'}")
         self.s.setsockopt(SOL_NETLINK, NETLINK_EXT_ACK, 1)
         self.s.setsockopt(SOL_NETLINK, NETLINK_CAP_ACK, 1)
         self.s.bind((0, 0))
