@@ -1,8 +1,16 @@
 """A separate pytest process running a small test file with the nsharness plugin: for
 checking what a whole run does (reports, signals, cleanup) from the outside."""
 
+import signal
 import sys
 from pathlib import Path
+
+
+def hears_ctrl_c() -> None:
+    """Popen preexec_fn: SIGINT as at a terminal. A run started in the background by a
+    non-interactive shell (nohup-like CI wrappers, `cmd &`) inherits SIGINT ignored, and a
+    Python started so never turns SIGINT into KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def child_pytest(d: Path, source: str, kernel: str, accel: str, *extra: str) -> list[str]:

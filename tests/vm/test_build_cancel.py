@@ -15,6 +15,7 @@ import pytest
 from harness.cache import locked
 from harness.report import validate
 
+from .childrun import hears_ctrl_c
 from .kernel_trees import checked_out, linux_tree  # noqa: F401 - the shared tree
 
 pytestmark = [pytest.mark.vm, pytest.mark.slow]
@@ -62,6 +63,7 @@ def test_run_cancelled_during_a_kernel_build(linux_tree, tmp_path, sig):  # noqa
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            preexec_fn=hears_ctrl_c,
         )
         builds = tmp_path / "cache" / "builds"
         deadline = time.monotonic() + 300

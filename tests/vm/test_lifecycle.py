@@ -11,7 +11,7 @@ import pytest
 
 from harness.report import validate
 
-from .childrun import child_pytest
+from .childrun import child_pytest, hears_ctrl_c
 
 pytestmark = pytest.mark.vm
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,7 +41,13 @@ def _child(tmp_path, nsh_kernel, request, hold: float) -> tuple[subprocess.Popen
     cmd = child_pytest(tmp_path, CHILD_TEST, str(nsh_kernel.image), accel)
     env = {**os.environ, "NSH_PIDFILE": str(pidfile), "NSH_HOLD": str(hold)}
     proc = subprocess.Popen(
-        cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        cmd,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=hears_ctrl_c,
     )
     return proc, pidfile
 
