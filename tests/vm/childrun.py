@@ -1,7 +1,9 @@
 """A separate pytest process running a small test file with the nsharness plugin: for
 checking what a whole run does (reports, signals, cleanup) from the outside."""
 
+import contextlib
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -35,3 +37,19 @@ def child_pytest(d: Path, source: str, kernel: str, accel: str, *extra: str) -> 
         str(d / "report.json"),
         *extra,
     ]
+
+
+@contextlib.contextmanager
+def reaped(proc: subprocess.Popen):
+    """Whatever the test's verdict, its child run is over when the test is: SIGTERM (the
+    harness then stops its QEMU or make), SIGKILL if it does not end."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()

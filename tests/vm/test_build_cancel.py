@@ -15,7 +15,7 @@ import pytest
 from harness.cache import locked
 from harness.report import validate
 
-from .childrun import hears_ctrl_c
+from .childrun import hears_ctrl_c, reaped
 from .kernel_trees import checked_out, linux_tree  # noqa: F401 - the shared tree
 
 pytestmark = [pytest.mark.vm, pytest.mark.slow]
@@ -65,16 +65,17 @@ def test_run_cancelled_during_a_kernel_build(linux_tree, tmp_path, sig):  # noqa
             text=True,
             preexec_fn=hears_ctrl_c,
         )
-        builds = tmp_path / "cache" / "builds"
-        deadline = time.monotonic() + 300
-        while not any(_compiling(d / "build.log") for d in builds.glob("*/")):
-            assert proc.poll() is None, proc.communicate()[0][-3000:]
-            assert time.monotonic() < deadline, "make never started compiling"
-            time.sleep(0.5)
-        (build_dir,) = [d for d in builds.iterdir() if d.is_dir()]
-        assert _ours(build_dir), "no make or compiler seen in the build directory"
-        proc.send_signal(sig)
-        text = proc.communicate(timeout=120)[0]
+        with reaped(proc):
+            builds = tmp_path / "cache" / "builds"
+            deadline = time.monotonic() + 300
+            while not any(_compiling(d / "build.log") for d in builds.glob("*/")):
+                assert proc.poll() is None, proc.communicate()[0][-3000:]
+                assert time.monotonic() < deadline, "make never started compiling"
+                time.sleep(0.5)
+            (build_dir,) = [d for d in builds.iterdir() if d.is_dir()]
+            assert _ours(build_dir), "no make or compiler seen in the build directory"
+            proc.send_signal(sig)
+            text = proc.communicate(timeout=120)[0]
     assert proc.returncode == 2 and "Traceback" not in text, text[-3000:]  # interrupted
     assert f"nsharness: interrupted while building the kernel of --kernel-src {tree}" in text
     # make had GRACE seconds to stop, then its whole process group was killed

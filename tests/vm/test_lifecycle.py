@@ -11,7 +11,7 @@ import pytest
 
 from harness.report import validate
 
-from .childrun import child_pytest, hears_ctrl_c
+from .childrun import child_pytest, hears_ctrl_c, reaped
 
 pytestmark = pytest.mark.vm
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,10 +71,11 @@ def test_normal_end_leaves_no_qemu(tmp_path, nsh_kernel, request):
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_signal_leaves_no_qemu(tmp_path, nsh_kernel, request, sig):
     proc, pidfile = _child(tmp_path, nsh_kernel, request, hold=120)
-    pid = _wait_pidfile(proc, pidfile)
-    assert _alive(pid)
-    proc.send_signal(sig)
-    proc.communicate(timeout=60)
+    with reaped(proc):
+        pid = _wait_pidfile(proc, pidfile)
+        assert _alive(pid)
+        proc.send_signal(sig)
+        proc.communicate(timeout=60)
     deadline = time.monotonic() + 10
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
