@@ -18,6 +18,20 @@ import paramiko
 from .errors import CommandFailed, CommandTimeout, HarnessError
 
 
+def pump(chan, out: bytearray, err: bytearray) -> tuple[bool, bool]:
+    """Move what *chan* has now into *out*/*err*: (anything read, the command is over with
+    nothing left to read). The one reading loop of every command, short or streamed."""
+    drained = False
+    while chan.recv_ready():
+        out += chan.recv(65536)
+        drained = True
+    while chan.recv_stderr_ready():
+        err += chan.recv_stderr(65536)
+        drained = True
+    done = chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready()
+    return drained, done
+
+
 class HostKeyMismatch(HarnessError):
     """The guest presented a host key other than the one pinned for it."""
 
@@ -116,14 +130,8 @@ class SSHSession:
         chan.settimeout(0.05)
         deadline = start + timeout
         while True:
-            drained = False
-            while chan.recv_ready():
-                out += chan.recv(65536)
-                drained = True
-            while chan.recv_stderr_ready():
-                err += chan.recv_stderr(65536)
-                drained = True
-            if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
+            drained, done = pump(chan, out, err)
+            if done:
                 break
             if time.monotonic() > deadline:
                 chan.close()

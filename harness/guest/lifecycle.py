@@ -58,10 +58,9 @@ def _ensure_run_netns() -> None:
 
 def _assign_nsid(fd: int) -> int:
     with rtnl.Rtnl() as r:
-        res = r.set_nsid(fd)
-        nsid = r.get_nsid(fd)
-    if nsid is None or nsid < 0:
-        raise nsops.GuestOpError(0, f"could not assign a netns id: {res}")
+        nsid = r.assign_nsid(fd)
+    if nsid is None:
+        raise nsops.GuestOpError(0, "could not assign a netns id")
     return nsid
 
 

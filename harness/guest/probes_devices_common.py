@@ -105,17 +105,14 @@ def sock_in(h: Holder | None, family=socket.AF_INET, kind=socket.SOCK_STREAM, pr
 
 
 def rtnl_in(h: Holder | None, groups: tuple[int, ...] = ()) -> rtnl.Rtnl:
-    """An rtnetlink socket made in h's netns (init for None), checked to live there."""
-    r = rtnl.Rtnl(h.ns("net") if h else None, groups)
-    placed(r.s, h, f"an rtnetlink socket made in {'netns ' + str(h.pid) if h else 'init'}")
-    return r
+    """An rtnetlink socket made in h's netns (init for None), checked to live there (by
+    rtnl.Rtnl itself: nsops.check_placed)."""
+    return rtnl.Rtnl(h.ns("net") if h else "/proc/1/ns/net", groups)
 
 
 def rtnl_here() -> rtnl.Rtnl:
     """An rtnetlink socket in this thread's netns (e.g. inside a holder), checked."""
-    r = rtnl.Rtnl()
-    placed(r.s, None, "an rtnetlink socket made in this thread's netns", want=ns_ino("net"))
-    return r
+    return rtnl.Rtnl()
 
 
 def uevents_in(h: Holder | None) -> Uevents:
@@ -251,12 +248,9 @@ class DeathWatch:
         fd = netns_fd(h)
         try:
             with rtnl.Rtnl() as r:
-                r.set_nsid(fd, -1)
-                self.nsid = r.get_nsid(fd)
+                self.nsid = r.assign_nsid(fd)  # None: B's death cannot be told apart (said)
         finally:
             os.close(fd)
-        if self.nsid is not None and self.nsid < 0:
-            self.nsid = None  # no id: B's death cannot be told apart (the host says so)
         self.mon = rtnl.Rtnl(groups=(rtnl.RTNLGRP_NSID,))
         self.died_s: float | None = None
         self.t0 = 0.0

@@ -83,11 +83,10 @@ class Born:
         fd = os.open(f"/proc/{self.pid}/ns/net", os.O_RDONLY)
         try:
             with rtnl.Rtnl() as r:
-                r.set_nsid(fd, -1)
-                self.nsid = r.get_nsid(fd)
+                self.nsid = r.assign_nsid(fd)
         finally:
             os.close(fd)
-        if self.nsid is None or self.nsid < 0:
+        if self.nsid is None:
             self.release()
             raise SetupError(f"giving netns {tag} an id in init's table: none assigned")
 

@@ -46,9 +46,8 @@ def ip_netns_delete_keepalive(name: str = "nshl21d") -> dict:
             res = r.add(peer, "veth", peer=name + "p", peer_netns_fd=fd)
             if res["errno"]:
                 raise SetupError(f"veth {peer} with its peer in {name}: {res['errno']}")
-            r.set_nsid(fd, -1)
-            nsid = r.get_nsid(fd)
-        if nsid is None or nsid < 0:
+            nsid = r.assign_nsid(fd)
+        if nsid is None:
             raise SetupError(f"giving netns {name} an id in init's table: none assigned")
         n = _Named(nsid, peer)
         out = {"ino": os.fstat(fd).st_ino, "nsid": nsid, "peer": peer,

@@ -258,6 +258,13 @@ class Rtnl:
         r = self.req(RTM_NEWNSID, 0, body)
         return {"errno": r["errno"], "extack": r["extack"]}
 
+    def assign_nsid(self, netns_fd: int) -> int | None:
+        """Have the kernel pick an id for that netns in this socket's netns (RTM_NEWNSID
+        with -1) and read it back: the id, or None if none was assigned."""
+        self.set_nsid(netns_fd, -1)
+        nsid = self.get_nsid(netns_fd)
+        return nsid if nsid is not None and nsid >= 0 else None
+
     def get_nsid(self, netns_fd: int) -> int | None:
         r = self.req(RTM_GETNSID, 0, struct.pack("Bxxx", 0) + au32(NETNSA_FD, netns_fd))
         return parse_nsid(r["msgs"][0][1]) if r["msgs"] else None

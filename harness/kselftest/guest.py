@@ -18,6 +18,7 @@ import paramiko
 
 from .. import ktap
 from ..errors import HarnessError
+from ..ssh import pump
 from .build import InstalledTree, Program
 from .result import TIMEOUT_RC, ProgramResult
 
@@ -99,14 +100,8 @@ def _stream(machine, cmd: str, limit: float) -> tuple[str, str, dict]:
     out, err = bytearray(), bytearray()
     next_check = start + 0.5
     while True:
-        drained = False
-        while chan.recv_ready():
-            out += chan.recv(65536)
-            drained = True
-        while chan.recv_stderr_ready():
-            err += chan.recv_stderr(65536)
-            drained = True
-        if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
+        drained, done = pump(chan, out, err)
+        if done:
             break
         now = time.monotonic()
         if now > start + limit:

@@ -32,30 +32,23 @@ def apply(tree: Path, m: Mutant) -> str:
     )
 
 
-def run_suite(tree: Path, out: Path, accel: str) -> dict:
+def run_cli(out: Path, *args: str, timeout: float = 3600) -> dict:
+    """`nsharness run ... --out OUT`: its validated report, with the exit code and output
+    tail kept as `_exit` and `_stdout`."""
     res = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "harness.cli",
-            "run",
-            "--kernel-src",
-            str(tree),
-            "--accel",
-            accel,
-            "--out",
-            str(out),
-            "--",
-            "-q",
-        ],
+        [sys.executable, "-m", "harness.cli", "run", *args, "--out", str(out)],
         capture_output=True,
         text=True,
-        timeout=3600,
+        timeout=timeout,
     )
     doc = json.loads((out / "report.json").read_text())
     validate(doc)
     doc["_exit"], doc["_stdout"] = res.returncode, res.stdout[-3000:] + res.stderr[-2000:]
     return doc
+
+
+def run_suite(tree: Path, out: Path, accel: str) -> dict:
+    return run_cli(out, "--kernel-src", str(tree), "--accel", accel, "--", "-q")
 
 
 def red(doc: dict) -> dict[str, dict]:
@@ -178,29 +171,9 @@ def test_ab_of_two_builds_of_one_release_gives_two_columns_and_names_the_regress
     with checked_out(tree, apply(tree, mutant)):
         bad = _kept_build(tree, tmp_path / "bad")
     out = tmp_path / "out"
-    res = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "harness.cli",
-            "run",
-            "--kernel",
-            str(good),
-            "--kernel",
-            str(bad),
-            "--accel",
-            request.config.getoption("accel"),
-            "--out",
-            str(out),
-            "-k",
-            "caller or mismatched",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    doc = json.loads((out / "report.json").read_text())
-    validate(doc)
+    accel = request.config.getoption("accel")
+    doc = run_cli(out, "--kernel", str(good), "--kernel", str(bad), "--accel", accel,
+                  "-k", "caller or mismatched", timeout=1800)  # fmt: skip
     keys = [v["kernel_key"] for v in doc["vms"]]
     labels = [v["label"] for v in doc["vms"]]
     assert len(set(keys)) == 2 and len({v["release"] for v in doc["vms"]}) == 1, labels
@@ -208,7 +181,7 @@ def test_ab_of_two_builds_of_one_release_gives_two_columns_and_names_the_regress
     assert all(lbl in (out / "report.html").read_text() for lbl in labels)
     junit = (out / "junit.xml").read_text()
     assert all(f'value="{lbl}"' in junit for lbl in labels)
-    assert res.returncode == 1, res.stdout[-3000:]
+    assert doc["_exit"] == 1, doc["_stdout"]
     d = subprocess.run(
         [
             sys.executable,
