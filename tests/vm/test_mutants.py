@@ -36,7 +36,7 @@ def run_cli(out: Path, *args: str, timeout: float = 3600) -> dict:
     """`nsharness run ... --out OUT`: its validated report, with the exit code and output
     tail kept as `_exit` and `_stdout`."""
     res = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "run", *args, "--out", str(out)],
+        [sys.executable, "-m", "harness.cli", "run", "--out", str(out), *args],
         capture_output=True,
         text=True,
         timeout=timeout,
