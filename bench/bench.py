@@ -31,13 +31,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness import accel as accel_mod  # noqa: E402
-from harness import bootfiles, image, kernel  # noqa: E402
-from harness.cpio import cpio  # noqa: E402
-from harness.keys import installation_keys  # noqa: E402
-from harness.machine import Machine  # noqa: E402
-from harness.machineopts import MachineOptions, cmdline  # noqa: E402
-from harness.qemu import QemuConfig, base_args, qemu_version  # noqa: E402
+from harness import image, kernel  # noqa: E402
+from harness.boot import files as bootfiles  # noqa: E402
+from harness.boot import initrd as initrd_mod  # noqa: E402
+from harness.boot.cpio import cpio  # noqa: E402
+from harness.host.keys import installation_keys  # noqa: E402
+from harness.vm import accel as accel_mod  # noqa: E402
+from harness.vm.machine import Machine  # noqa: E402
+from harness.vm.machineopts import MachineOptions, cmdline  # noqa: E402
+from harness.vm.qemu import QemuConfig, base_args, qemu_version  # noqa: E402
 
 MARKER = "NSHARNESS-FLOOR-MARKER"
 
@@ -50,7 +52,7 @@ def marker_initramfs(path: Path) -> None:
         cpio(
             [
                 ("bin", stat.S_IFDIR | 0o755, b""),
-                ("bin/busybox", stat.S_IFREG | 0o755, bootfiles._busybox().read_bytes()),
+                ("bin/busybox", stat.S_IFREG | 0o755, initrd_mod.busybox().read_bytes()),
                 ("init", stat.S_IFREG | 0o755, init.encode()),
             ]
         )

@@ -46,3 +46,25 @@ class CommandTimeout(HarnessError):
 
 class CommandFailed(HarnessError):
     """A guest command run with check=True exited non-zero."""
+
+
+class GuestOpError(HarnessError):
+    """A guest operation raised: `errno` holds the errno name (EINVAL, EPERM...) if any,
+    `type` the guest exception's class name, `detail` what the guest sent."""
+
+    def __init__(self, op: str, error: dict):
+        self.op = op
+        self.errno = error.get("errno")
+        self.type = error.get("type")
+        self.detail = error
+        super().__init__(f"guest op {op} raised {error.get('type')}: {error.get('msg')}")
+
+
+class SetupStepFailed(Exception):
+    """A step that only prepares the scene failed: the test could not observe anything.
+
+    Not a HarnessError: it ends a test as a setup error, never a run."""
+
+    def __init__(self, step: str, detail: str):
+        self.step, self.detail = step, detail
+        super().__init__(f"setup step failed: {step}: {detail}")

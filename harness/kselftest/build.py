@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..cache import atomic_dir, cache_root, locked
+from ..host.cache import atomic_dir, cache_root, locked
 from .source import Source, headers
 from .spec import KselftestError, NotInSource, TargetSpec
 

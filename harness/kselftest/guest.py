@@ -16,16 +16,16 @@ from pathlib import Path
 
 import paramiko
 
-from .. import ktap
 from ..errors import HarnessError
-from ..ssh import pump
+from ..vm.guest import RunningGuest
+from . import ktap
 from .build import InstalledTree, Program
 from .result import TIMEOUT_RC, ProgramResult
 
 GUEST_ROOT = "/opt/kselftest"
 
 
-def install(machine, tree: InstalledTree, dest: str = GUEST_ROOT) -> None:
+def install(guest: RunningGuest, tree: InstalledTree, dest: str = GUEST_ROOT) -> None:
     """Copy the built targets into the guest under *dest* (one tarball over SFTP)."""
     with tempfile.TemporaryDirectory() as tmp:
         tarball = Path(tmp) / "kselftest.tar.gz"
@@ -34,8 +34,8 @@ def install(machine, tree: InstalledTree, dest: str = GUEST_ROOT) -> None:
                 for child in sorted(bt.root.iterdir()):
                     tar.add(child, arcname=child.name)
         remote = f"/tmp/nsh-kselftest-{os.getpid()}.tar.gz"
-        machine.put(tarball, remote)
-    machine.run(
+        guest.put(tarball, remote)
+    guest.run(
         f"mkdir -p {shlex.quote(dest)} && tar -xzf {remote} -C {shlex.quote(dest)} && rm {remote}",
         timeout=120,
         check=True,
@@ -43,7 +43,7 @@ def install(machine, tree: InstalledTree, dest: str = GUEST_ROOT) -> None:
 
 
 def run_program(
-    machine,
+    guest: RunningGuest,
     program: Program,
     timeout: int | None = None,
     root: str = GUEST_ROOT,
@@ -68,8 +68,8 @@ def run_program(
         f"{guard}$buf $cmd 2>&1; echo $? >&2"
     )
     host_limit = (limit if limit > 0 else 24 * 3600) + 30
-    out, err, state = _stream(machine, f"sh -c {shlex.quote(script)}", host_limit)
-    duration = state["duration"]
+    got = guest.stream(f"sh -c {shlex.quote(script)}", host_limit)
+    out, err, duration = got.stdout, got.stderr, got.duration
     rc: int | None = None
     err_lines = err.strip().splitlines()
     if err_lines and err_lines[-1].strip().lstrip("-").isdigit():
@@ -80,67 +80,20 @@ def run_program(
         rc=rc,
         duration_s=round(duration, 3),
         timeout=limit,
-        timed_out=state["host_timeout"]
+        timed_out=got.host_timeout
         or (limit > 0 and (rc == TIMEOUT_RC or (rc == 128 + 9 and duration >= limit))),
-        guest_died=state["died"],
+        guest_died=got.died,
         suite=ktap.parse(out),
     )
-    if kernel_log and not state["died"]:
-        result.kernel_log = kernel_log_since(machine, marker)
+    if kernel_log and not got.died:
+        result.kernel_log = kernel_log_since(guest, marker)
     return result
 
 
-def _stream(machine, cmd: str, limit: float) -> tuple[str, str, dict]:
-    """Run *cmd* on its own channel, reading as it goes, so a guest death keeps the output."""
-    start = time.monotonic()
-    state = {"host_timeout": False, "died": None, "duration": 0.0}
-    ssh = machine.ssh  # (GuestDied if the guest is not running)
-    chan = ssh.open_channel(cmd)
-    chan.settimeout(0.05)
-    out, err = bytearray(), bytearray()
-    next_check = start + 0.5
-    while True:
-        drained, done = pump(chan, out, err)
-        if done:
-            break
-        now = time.monotonic()
-        if now > start + limit:
-            state["host_timeout"] = True
-            break
-        if now > next_check:
-            next_check = now + 0.5
-            if not machine.alive() or not ssh.transport.is_active():
-                break
-        if not drained:
-            time.sleep(0.005)
-    # A channel that ends without an exit status (-1), or a dead transport: did the guest die?
-    if not state["host_timeout"] and (
-        not ssh.transport.is_active() or chan.recv_exit_status() == -1 or not machine.alive()
-    ):
-        state["died"] = _death_evidence(machine, ssh)
-    chan.close()
-    state["duration"] = time.monotonic() - start
-    return out.decode(errors="replace"), err.decode(errors="replace"), state
-
-
-def _death_evidence(machine, ssh, grace: float = 3.0) -> str | None:
-    """The console's account of a guest that went away, after *grace* s for QEMU to exit."""
-    deadline = time.monotonic() + grace
-    while machine.alive() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if machine.alive() and ssh.transport.is_active():
-        return None  # only this channel closed; the guest is fine
-    time.sleep(0.5)  # let the console file catch the panic's last lines
-    qemu = getattr(machine, "qemu", None)
-    crash = qemu.console.crash() if qemu is not None else None  # the headline: panic, Oops
-    evidence = "\n".join(x for x in (crash, machine.console_tail(60)) if x)
-    return evidence or "the guest stopped answering"
-
-
-def kernel_log_since(machine, marker: str) -> list[str]:
+def kernel_log_since(guest: RunningGuest, marker: str) -> list[str]:
     """Kernel log lines after *marker* (written to /dev/kmsg before the program started)."""
     try:
-        res = machine.run("dmesg", timeout=30)
+        res = guest.run("dmesg", timeout=30)
     except (HarnessError, OSError, paramiko.SSHException):
         return []
     lines = res.stdout.splitlines()

@@ -10,8 +10,8 @@ program, as the agent fixture fails a scenario.
 
 from __future__ import annotations
 
-from .. import ktap
 from ..report.model import TestRecord
+from . import ktap
 from .build import Program
 from .result import ProgramResult, Verdict
 

@@ -14,7 +14,7 @@ import re
 import signal
 from dataclasses import dataclass, field
 
-from .. import ktap
+from . import ktap
 from .build import Program
 
 SKIP_RC, TIMEOUT_RC = 4, 124  # kselftest/runner.sh: skip_rc, timeout_rc

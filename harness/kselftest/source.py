@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..cache import atomic_dir, cache_root, locked
+from ..host.cache import atomic_dir, cache_root, locked
 from .spec import KselftestError, NotInSource
 
 #: What of Debian's source tarball selftests need: the targets and tools/ (libs, headers,
@@ -114,7 +114,7 @@ def _fetch_debian_source(pkg: str, version: str, out: Path) -> None:
 
 def tree_source(src: Path) -> Source:
     """A kernel source tree given with --kernel-src (a git checkout or not)."""
-    from ..build import source_commit
+    from ..kernel.build import source_commit
 
     src = src.expanduser().resolve()
     if not (src / "tools" / "testing" / "selftests" / "lib.mk").is_file():

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from functools import cache
 
-from ..resources import data
+from ..host.resources import data
 
 STATUSES = ("observed", "failed", "skipped", "not covered")
 

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from ..errors import InputError
-from ..resources import data
+from ..host.resources import data
 
 SCHEMA_VERSION = 2
 OUTCOMES = ("passed", "failed", "skipped", "error")

@@ -3,8 +3,8 @@ a netlink reply with its extack, and a version-dependent extack are judged and w
 
 from __future__ import annotations
 
-from harness.scenario import kernel_version, needs_config
-from harness.verdict import Findings
+from harness.scenario.gates import kernel_version, needs_config
+from harness.scenario.verdict import Findings
 
 VIEWS = {
     "netlink": "RTM_GETLINK",

@@ -1,7 +1,7 @@
 """What the sysfs-views scenarios (test_sysfs_*.py) share: preconditions that are setup
 steps, not verdicts; tables of expectations; uevents as text."""
 
-from harness.verdict import Findings, SetupStepFailed
+from harness.scenario.verdict import Findings, SetupStepFailed
 
 AT_MOUNT = "a sysfs mount shows the netns its mounter was in at mount time"
 

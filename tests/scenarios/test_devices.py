@@ -13,8 +13,8 @@ version (6.1 says X, 6.12 says Y).
 
 import pytest
 
-from harness.scenario import kernel_version, needs_config
-from harness.verdict import Findings
+from harness.scenario.gates import kernel_version, needs_config
+from harness.scenario.verdict import Findings
 
 from ._devsock import died, move_extack, needs_drivers, presence, reply
 

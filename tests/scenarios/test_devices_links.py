@@ -9,8 +9,8 @@ to be that.
 
 import pytest
 
-from harness.scenario import kernel_version, needs_config
-from harness.verdict import Findings
+from harness.scenario.gates import kernel_version, needs_config
+from harness.scenario.verdict import Findings
 
 from ._devsock import died, needs_drivers, presence, reply
 

@@ -9,8 +9,8 @@ Extended-ack texts are asserted per version (none on 6.1, the 6.15 texts on 6.12
 
 import pytest
 
-from harness.scenario import kernel_version
-from harness.verdict import Findings
+from harness.scenario.gates import kernel_version
+from harness.scenario.verdict import Findings
 
 from ._devsock import move_extack, needs_drivers, presence, reply
 

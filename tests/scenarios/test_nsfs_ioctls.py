@@ -11,8 +11,8 @@ ioctls, vfs-6.12.mount for NS_MNT_GET_*, 6.11 for PIDFD_GET_*_NAMESPACE).
 import pytest
 
 from harness.guest.nsops import CLONE
-from harness.scenario import kernel_version, needs_config
-from harness.verdict import Findings, SetupStepFailed
+from harness.scenario.gates import kernel_version, needs_config
+from harness.scenario.verdict import Findings, SetupStepFailed
 
 pytestmark = [pytest.mark.vm, pytest.mark.area("lifetime")]
 

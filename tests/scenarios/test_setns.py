@@ -10,8 +10,8 @@ holder's /proc/<pid>/ns. Each test reports every broken expectation at once (Fin
 
 import pytest
 
-from harness.scenario import needs_config, needs_version
-from harness.verdict import Findings, SetupStepFailed, record
+from harness.scenario.gates import needs_config, needs_version
+from harness.scenario.verdict import Findings, SetupStepFailed, record
 
 pytestmark = [pytest.mark.vm, pytest.mark.area("setns")]
 

@@ -13,8 +13,8 @@ every broken expectation at once (Findings).
 import pytest
 
 from harness.guest.nsops import CLONE
-from harness.scenario import kernel_version, needs_config, needs_version
-from harness.verdict import Findings
+from harness.scenario.gates import kernel_version, needs_config, needs_version
+from harness.scenario.verdict import Findings
 
 from ._devsock import which
 

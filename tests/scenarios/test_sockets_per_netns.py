@@ -10,8 +10,8 @@ Each test reports every broken expectation at once (Findings).
 
 import pytest
 
-from harness.scenario import kernel_version
-from harness.verdict import Findings
+from harness.scenario.gates import kernel_version
+from harness.scenario.verdict import Findings
 
 from ._devsock import needs_drivers
 

@@ -4,8 +4,8 @@ netns's destruction seen through rtnetlink (peer device, nsid), mountinfo."""
 
 import pytest
 
-from harness.scenario import needs_config
-from harness.verdict import BehaviourChanged, Findings
+from harness.scenario.gates import needs_config
+from harness.scenario.verdict import BehaviourChanged, Findings
 
 from ._sysfs import AT_MOUNT, expect_rows, require
 

@@ -12,8 +12,8 @@ import re
 
 import pytest
 
-from harness.scenario import kernel_version, needs_config
-from harness.verdict import Findings
+from harness.scenario.gates import kernel_version, needs_config
+from harness.scenario.verdict import Findings
 
 from ._sysfs import AT_MOUNT, expect_rows, require, show
 

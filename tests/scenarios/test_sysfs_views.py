@@ -10,7 +10,7 @@ test_sysfs_mounts.py; 6, 7, 9, v2: test_sysfs_moves.py.)
 
 import pytest
 
-from harness.verdict import Findings
+from harness.scenario.verdict import Findings
 
 from ._sysfs import AT_MOUNT, expect_rows, made, require
 

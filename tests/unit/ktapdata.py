@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from harness import kselftest as ks
-from harness import ktap
+from harness.kselftest import ktap
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 R61, R612 = "6.1.0-56-cloud-amd64", "6.12.117+deb12-cloud-amd64"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
+from harness.cli.commands import main
 
 DATA = Path(__file__).parent.parent / "data"
 

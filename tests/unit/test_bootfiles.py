@@ -4,8 +4,10 @@ import dataclasses
 import socket
 import subprocess
 
-from harness import bootfiles, modtree, qemu
-from harness.keys import installation_keys
+from harness.boot import files as bootfiles
+from harness.boot import initrd, modtree
+from harness.host.keys import installation_keys
+from harness.vm import qemu
 
 
 def _cpio_names(data: bytes) -> list[str]:
@@ -16,7 +18,7 @@ def _cpio_names(data: bytes) -> list[str]:
 def test_boot_module_order_resolves_dependencies_first(debian_kernel, tmp_path):
     tree = modtree.prepare(debian_kernel.modules, debian_kernel.release, tmp_path / "m")
     deps = modtree.parse_modules_dep((tree / "modules.dep").read_text())
-    order = modtree.load_order(deps, bootfiles.BOOT_MODULES, modtree.builtin(tree))
+    order = modtree.load_order(deps, initrd.BOOT_MODULES, modtree.builtin(tree))
     names = [modtree.modname(p) for p in order]
     assert "virtio_net" in names and "virtio_blk" in names
     for i, path in enumerate(order):  # every dependency comes before its user
@@ -24,24 +26,24 @@ def test_boot_module_order_resolves_dependencies_first(debian_kernel, tmp_path):
             assert dep in order[:i], f"{dep} must load before {path}"
     if debian_kernel.config["VIRTIO_PCI"] == "y":
         assert "virtio_pci" not in names  # built in: nothing to insert
-    mods = modtree.boot_modules(tree, bootfiles.BOOT_MODULES)
+    mods = modtree.boot_modules(tree, initrd.BOOT_MODULES)
     assert all(data[:4] == b"\x7fELF" for data in mods.values())  # decompressed .ko
 
 
 def test_initrd_holds_init_and_drivers_but_never_keys(tmp_path):
-    data = bootfiles.build_initrd({"virtio_net.ko": b"\x7fELF..."}, has_modules_disk=True)
+    data = initrd.build_initrd({"virtio_net.ko": b"\x7fELF..."}, has_modules_disk=True)
     names = _cpio_names(data)
     assert {"init", "bin/busybox", "modules/virtio_net.ko", "modules/disk"} <= set(names)
     assert not any(n.startswith("keys/") for n in names)  # the cache never holds a key
     keys = installation_keys(tmp_path / "keys")
-    private = set(_cpio_names(bootfiles.private_cpio(keys)))
+    private = set(_cpio_names(initrd.private_cpio(keys)))
     assert {"keys", "keys/authorized_keys", "keys/host_key", "agent/agent.py"} <= private
     assert (tmp_path / "keys" / "client_ed25519").stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "keys" / "guest_host_ed25519").stat().st_mode & 0o777 == 0o600
 
 
 def test_modules_less_kernel_gets_no_modules_disk_marker():
-    names = _cpio_names(bootfiles.build_initrd({}, has_modules_disk=False))
+    names = _cpio_names(initrd.build_initrd({}, has_modules_disk=False))
     assert "modules/disk" not in names and "modules/load.order" in names
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cache import atomic_dir, atomic_file, locked
+from harness.host.cache import atomic_dir, atomic_file, locked
 
 
 def _ensure(root: str, log: str) -> None:
@@ -51,7 +51,7 @@ def test_interrupted_build_leaves_no_entry(tmp_path):
 
 
 def test_cache_and_data_roots_are_private(tmp_path, monkeypatch):
-    from harness.cache import cache_root, data_root, private_dir
+    from harness.host.cache import cache_root, data_root, private_dir
 
     monkeypatch.delenv("NSHARNESS_CACHE", raising=False)
     monkeypatch.delenv("NSHARNESS_DATA", raising=False)

@@ -4,7 +4,7 @@ up; then nothing of its process group survives, not even jobs its leader left be
 import time
 from pathlib import Path
 
-from harness import children
+from harness.host import children
 
 SCRIPT = 'trap "touch {flag}; exit 0" TERM; sleep 300 & sleep 300 & wait'
 

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from harness.console import ConsoleLog, classify, find_splats
+from harness.vm.console import ConsoleLog, classify, find_splats
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 

@@ -3,8 +3,8 @@
 import os
 import stat
 
-from harness import doctor
-from harness.kvmaccess import DevNode, explain
+from harness.cli import doctor
+from harness.host.kvmaccess import DevNode, explain
 
 # /etc/subuid as Debian's useradd writes it; the second file as an admin wrote it by uid.
 SUBUID = "nshdev:100000:65536\n"

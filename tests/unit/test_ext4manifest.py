@@ -3,9 +3,9 @@
 import os
 import stat
 
-from harness import ext4manifest
 from harness.image import make_ext4
-from harness.imagefs import DEV, add_device_nodes, populate_dev_tree, reset_dev
+from harness.image import manifest as ext4manifest
+from harness.image.finish import DEV, add_device_nodes, populate_dev_tree, reset_dev
 
 
 def _tree(root):

@@ -6,8 +6,8 @@ import importlib
 import inspect
 
 import harness.guest  # noqa: F401 - puts the guest modules on sys.path
-from harness.ops import Guest
-from harness.resources import guest_code
+from harness.host.resources import guest_code
+from harness.scenario.ops import Guest
 
 #: Ops the harness calls itself (fixtures, lifecycle, the agent's handshake) or wraps in a
 #: hand-written typed method (links, sh, link_up...).

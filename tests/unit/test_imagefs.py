@@ -2,7 +2,7 @@
 
 import os
 
-from harness.imagefs import FinishSpec, copy_normalized
+from harness.image.finish import FinishSpec, copy_normalized
 
 
 def test_copy_normalized_does_not_inherit_the_umask_of_a_checkout(tmp_path):

@@ -5,8 +5,9 @@ import re
 
 import pytest
 
-from harness import bzimage, debian, kconfig, kernel
+from harness import kernel
 from harness.errors import KernelError
+from harness.kernel import bzimage, debian, kconfig
 
 
 def test_release_from_header_matches_package_layout(debian_kernel):

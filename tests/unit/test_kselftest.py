@@ -10,8 +10,8 @@ import pytest
 from ktapdata import R61, R612, result
 
 from harness import kselftest as ks
-from harness import ktap
-from harness.kernel import Provenance
+from harness.kernel.model import Provenance
+from harness.kselftest import ktap
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 

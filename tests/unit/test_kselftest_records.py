@@ -11,11 +11,12 @@ from types import SimpleNamespace
 import pytest
 from ktapdata import DATA, R61, R612, result
 
-from harness import cli, ktap
 from harness import kselftest as ks
-from harness.console import ConsoleLog, find_splats
-from harness.kselftest import records
-from harness.report import Report, collect
+from harness.cli import commands as cli
+from harness.kselftest import ktap, records
+from harness.plugin import collector as collect
+from harness.report import Report
+from harness.vm.console import ConsoleLog, find_splats
 
 
 def test_subtests_become_records_keyed_by_program_and_path():
@@ -100,7 +101,7 @@ def test_program_observations_clip_a_long_output():
 
 CONFTEST = """
 import pytest
-from harness.report.collect import EXTRA_RECORDS
+from harness.plugin.collector import EXTRA_RECORDS
 from harness.report.model import TestRecord
 
 
@@ -191,7 +192,7 @@ def test_identity_of_an_item_that_names_its_kernel():
 
 def test_the_harness_ssh_session_is_no_leftover():
     """Seen after the first program of a guest: install opened SSH and SFTP."""
-    from harness import isolation
+    from harness.plugin import isolation
 
     base = {"processes": ["/sbin/init", "/usr/sbin/dropbear -E -s -r /etc/k -p 22 -P /run/d.pid"]}
     ours = [
@@ -230,12 +231,12 @@ def test_run_with_kselftest_passes_the_selection_to_pytest(tmp_path, monkeypatch
     assert cli.cmd_run(args) == 0
     argv = seen[0]
     assert argv[argv.index("-k") + 1] == "kselftest"
-    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--kselftest"] == [
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--nsh-kselftest"] == [
         "nsfs",
         "pidfd:pidfd_test",
     ]
-    assert argv[argv.index("--kselftest-timeout-scale") + 1] == "8.0"
-    assert argv[argv.index("--report") + 1] == str(Path(out) / "report.json")
+    assert argv[argv.index("--nsh-kselftest-timeout-scale") + 1] == "8.0"
+    assert argv[argv.index("--nsh-report") + 1] == str(Path(out) / "report.json")
 
 
 @pytest.mark.parametrize(

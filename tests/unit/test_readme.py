@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import build_parser
-from harness.options import OPTIONS
+from harness.cli.commands import build_parser
+from harness.plugin.options import OPTIONS
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 PLACEHOLDERS = {"GOODKEY": "0123abcd", "PATCHEDKEY": "4567ef01"}

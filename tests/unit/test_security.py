@@ -9,10 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from harness import bootfiles, bzimage, kernel, modtree
-from harness.cache import cache_root
+from harness import kernel
+from harness.boot import files as bootfiles
+from harness.boot import initrd, modtree
 from harness.errors import KernelError
-from harness.keys import installation_keys
+from harness.host.cache import cache_root
+from harness.host.keys import installation_keys
+from harness.kernel import bzimage
 from harness.report import Report
 from harness.report.html import render
 
@@ -36,7 +39,7 @@ def test_symlinked_module_never_pulls_a_host_file_into_the_initrd(debian_kernel,
     assert not any(p.is_symlink() for p in prepared.rglob("virtio_net.ko*"))
     if debian_kernel.config.get("VIRTIO_NET") == "m":
         with pytest.raises(KernelError, match="virtio_net"):
-            modtree.boot_modules(prepared, bootfiles.BOOT_MODULES)
+            modtree.boot_modules(prepared, initrd.BOOT_MODULES)
     for f in prepared.rglob("*"):
         assert not f.is_file() or SECRET not in f.read_bytes()
 
@@ -111,6 +114,6 @@ def test_the_cache_never_holds_the_guest_private_key(debian_kernel, tmp_path):
     for f in boot_dir.rglob("*"):
         if f.is_file():
             assert seed not in f.read_bytes(), f"private key bytes in cached {f}"
-    private = bootfiles.initrd_with_keys(files, keys, tmp_path / "vm" / "initrd.cpio")
+    private = initrd.initrd_with_keys(files.initrd, keys, tmp_path / "vm" / "initrd.cpio")
     assert seed in private.read_bytes() and private.stat().st_mode & 0o777 == 0o600
     assert cache_root() not in private.parents

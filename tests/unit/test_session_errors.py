@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from harness.accel import probe_kvm
+from harness.vm.accel import probe_kvm
 
 TESTS = """
 def test_one(vm):

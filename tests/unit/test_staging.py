@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from harness import staging, userns
+from harness.image import staging, userns
 
 
 def _idmap():

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import userns
-from harness.hostpath import which
+from harness.host.hostpath import which
+from harness.image import userns
 
 # As written by Debian's useradd (shadow 4.13) for two users, then by hand by uid number.
 SUBUID = "nshdev:100000:65536\nnsh-ci-user:165536:65536\n1002:231072:65536\n"
@@ -44,7 +44,7 @@ def test_build_map_is_mmdebstraps_plus_the_user_above_it():
 def test_command_is_unchanged_without_a_map():
     assert userns.command(["true"], None) == ["true"]
     cmd = userns.command(["true"], userns.self_as_root(1, 1))
-    assert cmd[1:4] == ["-m", "harness.userns", "--map"] and cmd[-2:] == ["--", "true"]
+    assert cmd[1:4] == ["-m", "harness.image.userns", "--map"] and cmd[-2:] == ["--", "true"]
 
 
 def _build_map_here() -> userns.IdMap:

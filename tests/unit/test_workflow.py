@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness import cikey, kselftest
-from harness.cli import build_parser
+from harness import kselftest
+from harness.cli import cikey
+from harness.cli.commands import build_parser
 
 WF = Path(__file__).resolve().parents[2] / ".github" / "workflows" / "nsharness.yml"
 #: python -m MODULE entry points the workflow may call, with their argument parsers
@@ -150,7 +151,7 @@ PKGS = [  # what apt offered for the two kernels of tests/data/report-real.json
 
 @pytest.fixture
 def offered(monkeypatch):
-    from harness import debian
+    from harness.kernel import debian
 
     pkgs = [debian.DebianPackage(n, v) for n, v in PKGS]
     monkeypatch.setattr(debian, "candidates", lambda: pkgs)
@@ -169,7 +170,7 @@ def test_key_names_the_exact_kernel_package_version(offered):
 def test_key_changes_with_every_image_input(offered, monkeypatch, tmp_path):
     import shutil
 
-    from harness import image
+    from harness.image import recipe as image
 
     base = cikey.cache_key("debian:6.1")
     assert image.Recipe.load().hash in base.key
@@ -189,7 +190,7 @@ def test_key_changes_with_every_image_input(offered, monkeypatch, tmp_path):
 
 def test_key_changes_with_boot_and_kselftest_inputs(offered, monkeypatch):
     base = cikey.cache_key("debian:6.1")
-    assert {"vm-images/initrd/init", "harness/bootfiles.py"} <= set(cikey.EXTRA_INPUTS)
+    assert {"vm-images/initrd/init", "harness/boot/files.py"} <= set(cikey.EXTRA_INPUTS)
     monkeypatch.setattr(cikey, "EXTRA_INPUTS", cikey.EXTRA_INPUTS[:-1])
     other = cikey.cache_key("debian:6.1")
     assert other.key != base.key and other.restore == base.restore

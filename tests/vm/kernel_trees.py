@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cache import cache_root, locked
+from harness.host.cache import cache_root, locked
 
 TARBALL = Path("/usr/src/linux-source-6.1.tar.xz")
 GIT_ENV = {

@@ -8,8 +8,8 @@ import paramiko
 import pytest
 
 from harness.errors import CommandTimeout, GuestDied
-from harness.plugin import SESSION
-from harness.ssh import HostKeyMismatch, SSHSession
+from harness.plugin.session import SESSION
+from harness.vm.ssh import HostKeyMismatch, SSHSession
 
 pytestmark = pytest.mark.vm
 

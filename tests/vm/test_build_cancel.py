@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cache import locked
+from harness.host.cache import locked
 from harness.report import validate
 
 from .childrun import hears_ctrl_c, reaped

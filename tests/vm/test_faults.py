@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.host.workdirs import PREFIX
 from harness.report import validate
-from harness.workdirs import PREFIX
 
 from .childrun import child_pytest
 

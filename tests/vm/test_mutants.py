@@ -145,7 +145,7 @@ def test_sockets_made_in_init_fail_their_tests_and_stop_the_rest_as_named_setup_
 def _kept_build(tree: Path, dest: Path) -> Path:
     """A copy of the current build's bzImage and .config (a build-tree layout of its own),
     so two builds of one tree can run side by side."""
-    from harness.build import build
+    from harness.kernel.build import build
 
     k = build(tree)
     boot = dest / "arch" / "x86" / "boot"

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from harness import ext4manifest, image
+from harness import image
+from harness.image import manifest as ext4manifest
 
 from .userws import Workspace, timed
 

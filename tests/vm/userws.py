@@ -19,8 +19,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import userns
-from harness.staging import STAGING_PREFIX
+from harness.image import userns
+from harness.image.staging import STAGING_PREFIX
 
 ROOT = Path(__file__).resolve().parents[2]
 #: What a user's shell would also have: proxies and package indexes.
