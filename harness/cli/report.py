@@ -35,12 +35,13 @@ def cmd_diff(args: argparse.Namespace) -> int:
     else:
         pairs = ", ".join(f"{b} -> {n}" for b, n in d.pairs) or "none (no kernel in common)"
         print(f"kernels compared: {pairs}")
-        for section in ("regressions", "fixes", "changed", "new", "vanished"):
+        sections = ("regressions", "findings", "not_judged", "fixes", "changed", "new", "vanished")
+        for section in sections:
             items = getattr(d, section)
-            print(f"{section}: {len(items)}")
+            print(f"{section.replace('_', ' ')}: {len(items)}")
             for x in items:
                 print(f"  [{x.kernel}] {x.test}: {x.base} -> {x.new}")
-                if section == "regressions" and x.message:
+                if section in ("regressions", "findings", "not_judged") and x.message:
                     print(f"      {x.message}")
     return 1 if d.regressions else 0
 

@@ -1,6 +1,6 @@
 """Long build steps (mmdebstrap, make) with a live status line and a bounded log on disk.
 
-The step runs as a registered child (harness/children.py): cancelled with the harness,
+The step runs as a registered child (host/children.py): cancelled with the harness,
 never left writing into a build directory; a step past its time limit is killed and named.
 The log keeps at most LOG_LIMIT bytes (a runaway build's output does not fill the disk).
 """

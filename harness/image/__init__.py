@@ -3,6 +3,6 @@ finished and packed into ext4 as root of a build namespace (finish, ext4, with u
 staging for ordinary users), and described file by file (manifest) to compare two builds."""
 
 from .ext4 import make_ext4
-from .recipe import Image, Recipe, ensure
+from .recipe import Image, Recipe, build, ensure
 
-__all__ = ["Image", "Recipe", "ensure", "make_ext4"]
+__all__ = ["Image", "Recipe", "build", "ensure", "make_ext4"]

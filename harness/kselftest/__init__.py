@@ -7,8 +7,9 @@ in its guest, under the harness (`--kselftest SPEC`, see docs/kselftest.md).
 - build: targets built once per (source, target), laid out as kselftest installs them.
 - guest: install into the guest and run a program as kselftest's runner does.
 - result: what a program did and the runner's verdict; per-check records of net scripts.
-- records: a program's subtests as report records.
-- items: the pytest side, one item per program per kernel (loaded by the plugin).
+- records: a program's subtests as report records; ktap: the KTAP/TAP parser.
+
+No pytest here: the items, one per program per kernel, are the plugin's (plugin/kselftest.py).
 """
 
 from .build import (

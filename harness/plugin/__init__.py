@@ -12,7 +12,9 @@ from .hooks import (
     pytest_configure,
     pytest_configure_node,
     pytest_generate_tests,
+    pytest_report_teststatus,
     pytest_runtest_makereport,
+    pytest_sessionfinish,
     pytest_unconfigure,
 )
 
@@ -25,6 +27,8 @@ __all__ = [
     "pytest_configure",
     "pytest_configure_node",
     "pytest_generate_tests",
+    "pytest_report_teststatus",
     "pytest_runtest_makereport",
+    "pytest_sessionfinish",
     "pytest_unconfigure",
 ]

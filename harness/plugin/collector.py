@@ -25,9 +25,10 @@ from ..errors import InputError
 from ..host.resources import scenarios
 from ..report.html import render
 from ..report.merge import merge
-from ..report.model import Report, RunInfo, TestRecord, now
+from ..report.model import NOT_PASSED, Report, RunInfo, TestRecord, now
 from ..report.terminal import print_summary
 from ..scenario.verdict import BehaviourChanged
+from . import outcomes
 
 #: What the fixtures learnt about a test, for its record (observations, kernel log, steps).
 EXTRAS = pytest.StashKey[dict]()
@@ -91,9 +92,7 @@ def reproduce_line(kernel, name: str, select: str | None = None) -> str:
 def _error_kind(exc: BaseException) -> str | None:
     """What kind of error an exception is: its own `error_kind` if it has one (None: a
     plain failure), else by its type."""
-    from ..errors import GuestDied, HarnessError
-    from ..scenario.verdict import SetupStepFailed
-    from ..vm.agent import GuestOpError
+    from ..errors import GuestDied, GuestOpError, HarnessError, SetupStepFailed
 
     if hasattr(exc, "error_kind"):
         return exc.error_kind
@@ -206,7 +205,15 @@ class ReportCollector:
         rep = outcome.get_result()
         rec = self.record_for(item)
         rec.duration_s = round(rec.duration_s + rep.duration, 3)
-        if rep.skipped and rec.outcome == "passed":
+        ours = getattr(rep, outcomes.ATTR, None)
+        if ours:  # not-judged / kernel-finding (plugin/outcomes.py): pytest may call it skipped
+            exc = call.excinfo.value
+            rec.outcome = ours
+            rec.message = f"{str(exc).strip()}\n\n{rep.nsh_text}"
+            rec.blocked_by = list(getattr(exc, "blocked_by", []))
+            rec.finding = getattr(exc, "finding", None)
+            self._evidence(item, rec)
+        elif rep.skipped and rec.outcome == "passed":
             rec.outcome = "skipped"
             lr = rep.longrepr
             rec.skip_reason = lr[2] if isinstance(lr, tuple) else str(lr)
@@ -224,12 +231,7 @@ class ReportCollector:
                 rec.outcome = "error"
             rec.error_kind = rec.error_kind or extras.get("error_kind") or kind
             rec.message = f"{rec.message}\n{message}" if rec.message else message
-            machine = getattr(item, "_nsh_machine", None)
-            if machine is not None:
-                rec.console_tail = machine.console_tail(40)
-            kernel, _ = self.kernel_of(item)
-            if kernel is not None:
-                rec.reproduce = reproduce_line(kernel, rec.name, getattr(item, "nsh_select", None))
+            self._evidence(item, rec)
         if rep.when == "teardown":
             extras = item.stash.get(EXTRAS, {})
             for k in ("observations", "kernel_log", "splats", "steps", "leaks"):
@@ -238,6 +240,15 @@ class ReportCollector:
             self.add_extra_records(item, rec)
             self.flush()
 
+    def _evidence(self, item: pytest.Item, rec: TestRecord) -> None:
+        """What a record that is not a pass carries: the console tail and a reproduction."""
+        machine = getattr(item, "_nsh_machine", None)
+        if machine is not None:
+            rec.console_tail = machine.console_tail(40)
+        kernel, _ = self.kernel_of(item)
+        if kernel is not None:
+            rec.reproduce = reproduce_line(kernel, rec.name, getattr(item, "nsh_select", None))
+
     def add_extra_records(self, item: pytest.Item, own: TestRecord) -> None:
         """The item's further records, on its kernel; a failed one gets the item's
         reproduction (re-running the item re-runs it)."""
@@ -245,7 +256,7 @@ class ReportCollector:
         for extra in item.stash.get(EXTRA_RECORDS, []):
             extra.kernel = extra.kernel or own.kernel
             extra.kernel_key = extra.kernel_key or own.kernel_key
-            if extra.outcome in ("failed", "error") and not extra.reproduce and kernel:
+            if extra.outcome in NOT_PASSED and not extra.reproduce and kernel:
                 extra.reproduce = reproduce_line(
                     kernel, own.name, getattr(item, "nsh_select", None)
                 )
@@ -255,6 +266,7 @@ class ReportCollector:
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         self.run.end = now()
+        exitstatus = session.exitstatus  # (as the plugin's own outcomes left it)
         self.run.exit_status = int(exitstatus)
         self.run.interrupted = int(exitstatus) == int(pytest.ExitCode.INTERRUPTED)
         vms = self.vm_records()

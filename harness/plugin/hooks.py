@@ -1,9 +1,9 @@
-"""The pytest plugin (entry point `nsharness`): kernels as a test dimension.
+"""The plugin's hooks: kernels as a test dimension.
 
-Every test that uses a VM fixture (`vm`, `guest`, `agent`, `netns`, ...) runs once per
-kernel, its id showing the kernel's label. This module only wires things up: options
-(harness/options.py), per-session state (harness/session.py), fixtures
-(harness/fixtures.py) and the report (harness/report/collect.py).
+Every test that uses a VM fixture (`vm`, `ssh`, `agent`, `netns`, ...) runs once per
+kernel, its id showing the kernel's label. The hooks only wire things up: the options
+(options.py), the session's kernels and Machines (session.py), the fixtures (fixtures.py),
+the `--kselftest` items (kselftest.py) and the report collector (collector.py).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 
 from ..errors import HarnessError
 from . import kselftest as kselftest_items
-from . import options
+from . import options, outcomes
 from .collector import EXTRAS, ReportCollector
 from .session import SESSION, HarnessSession
 
@@ -57,6 +57,10 @@ def pytest_configure(config: pytest.Config) -> None:
             ),
             stacklevel=2,
         )
+    try:
+        config.stash[outcomes.KNOWN] = outcomes.read_known(config.getoption("known_findings"))
+    except HarnessError as e:
+        raise pytest.UsageError(str(e)) from None
     session = config.stash[SESSION] = HarnessSession(config)
     config.stash[KSELFTESTS] = kselftest_items.KselftestPlan.from_config(config)
     collector = ReportCollector(config, session.vm_records, session.kernel_of)
@@ -191,6 +195,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     wrapper: the report collector, outermost, sees the result)."""
     outcome = yield
     rep = outcome.get_result()
+    outcomes.translate(item, call, rep)
     m = getattr(item, "_nsh_machine", None)
     if m is not None and call.when == "call" and m.started and not m.alive():
         item.stash.setdefault(EXTRAS, {})["error_kind"] = "guest-died"
@@ -199,3 +204,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             f"guest {m.label} died during the test: {m.dead_reason()}\n"
             f"--- console tail ---\n{m.console_tail(40)}"
         )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_report_teststatus(report, config):
+    return outcomes.teststatus(report)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    collector = session.config.pluginmanager.get_plugin("nsharness-report")
+    if collector is not None:
+        outcomes.exit_status(session, collector.records.values())

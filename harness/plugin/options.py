@@ -134,6 +134,12 @@ OPTIONS: tuple[Opt, ...] = (
         metavar="F",
     ),
     Opt(
+        "--known-findings",
+        "a file of kernel finding ids (one per line) that do not fail the run: the tests "
+        "stay reported as kernel findings (data/kernel-findings.toml says what each is)",
+        metavar="FILE",
+    ),
+    Opt(
         "--splat-ignore",
         "kernel splats whose headline contains TEXT do not fail tests (repeatable)",
         action="append",

@@ -15,6 +15,8 @@ from ..errors import UsageError
 from .model import Report, TestRecord
 
 BAD = ("failed", "error")
+#: Not a pass, but not a regression of the behaviour either: reported apart.
+APART = ("kernel-finding", "not-judged")
 
 
 @dataclass
@@ -35,6 +37,8 @@ class Diff:
     changed: list[Change] = field(default_factory=list)
     new: list[Change] = field(default_factory=list)
     vanished: list[Change] = field(default_factory=list)
+    findings: list[Change] = field(default_factory=list)  # -> a known kernel regression
+    not_judged: list[Change] = field(default_factory=list)  # -> a witness disagreed
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -104,9 +108,13 @@ def diff(
                 out.new.append(c)
             elif nt is None:
                 out.vanished.append(c)
+            elif bt.outcome == nt.outcome:
+                continue
+            elif nt.outcome in APART:
+                (out.findings if nt.outcome == "kernel-finding" else out.not_judged).append(c)
             elif bt.outcome not in BAD and nt.outcome in BAD:
                 out.regressions.append(c)
-            elif bt.outcome in BAD and nt.outcome not in BAD:
+            elif bt.outcome in BAD + APART and nt.outcome not in BAD:
                 out.fixes.append(c)
             elif bt.outcome != nt.outcome:
                 out.changed.append(c)

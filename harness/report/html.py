@@ -8,11 +8,15 @@ from __future__ import annotations
 import html
 from collections import Counter
 
-from .model import Report
+from .model import NOT_PASSED, Report
 
 COLORS = {
     "passed": "#2e7d32",
     "failed": "#c62828",
+    "kernel-finding": "#d84315",
+    "kernel finding": "#d84315",
+    "not-judged": "#f9a825",
+    "not judged": "#f9a825",
     "error": "#6a1b9a",
     "skipped": "#9e9e9e",
     "observed": "#2e7d32",
@@ -98,7 +102,7 @@ def render(rep: Report) -> str:
                 cells.append("<td class=na>—</td>")
                 continue
             link = ""
-            if t.outcome in ("failed", "error"):
+            if t.outcome in NOT_PASSED:
                 anchor = f"f{len(details)}"
                 link = f" <a href='#{anchor}'>details</a>"
                 details.append(_detail(anchor, t))

@@ -21,7 +21,14 @@ from .model import Report, TestRecord, VmRecord
 ORIGIN = "nsharness"
 SCHEMA_VERSION = {"major": 5, "minor": 3}
 LOG_EXCERPT_MAX = 16384  # KCIDB's maxLength for log_excerpt
-STATUS = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP", "error": "ERROR"}
+STATUS = {
+    "passed": "PASS",
+    "failed": "FAIL",
+    "kernel-finding": "FAIL",
+    "not-judged": "ERROR",
+    "skipped": "SKIP",
+    "error": "ERROR",
+}
 _PART = re.compile(r"[^A-Za-z0-9_-]+")
 _SHA1 = re.compile(r"^[0-9a-f]{40}$")
 KSELFTEST = "kselftest"

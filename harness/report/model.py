@@ -21,8 +21,17 @@ from pathlib import Path
 from ..errors import InputError
 from ..host.resources import data
 
-SCHEMA_VERSION = 2
-OUTCOMES = ("passed", "failed", "skipped", "error")
+SCHEMA_VERSION = 3
+#: Reports of these schema versions load (v2 lacks the v3 outcomes and fields, nothing else).
+READABLE_VERSIONS = (2, 3)
+#: passed | failed (the behaviour broke) | kernel-finding (it broke as a known, analysed
+#: kernel regression) | not-judged (too few witnesses agreed to judge it) | error (the test
+#: could not observe: a setup step, the guest, the harness) | skipped (decided from the
+#: kernel's version or config).
+OUTCOMES = ("passed", "failed", "kernel-finding", "not-judged", "error", "skipped")
+#: Outcomes that are not a pass of the behaviour (a run with any of them exits non-zero,
+#: listed kernel findings aside).
+NOT_PASSED = ("failed", "kernel-finding", "not-judged", "error")
 
 
 def now() -> str:
@@ -101,7 +110,7 @@ class TestRecord:
     name: str
     kernel: str | None  # the kernel's label (release, or release@key when two share one)
     kernel_key: str | None
-    outcome: str  # passed | failed | skipped | error
+    outcome: str  # one of OUTCOMES
     area: str | None = None
     params: dict[str, str] = field(default_factory=dict)
     behaviours: list[str] = field(default_factory=list)
@@ -116,6 +125,8 @@ class TestRecord:
     splats: list[dict] = field(default_factory=list)
     console_tail: str | None = None
     reproduce: str | None = None
+    finding: str | None = None  # kernel-finding: the finding's id (data/kernel-findings.toml)
+    blocked_by: list[str] = field(default_factory=list)  # not-judged: the witnesses' ids
 
 
 @dataclass
@@ -201,10 +212,10 @@ def load_doc(path: str | Path) -> dict:
         raise InputError(f"{path} is not a JSON report: {str(e).splitlines()[0]}") from None
     if not isinstance(doc, dict):
         raise InputError(f"{path} is not an nsharness report (not a JSON object)")
-    if doc.get("schema_version") != SCHEMA_VERSION:
+    if doc.get("schema_version") not in READABLE_VERSIONS:
         raise InputError(
             f"{path}: report schema version {doc.get('schema_version')!r}, this nsharness "
-            f"reads version {SCHEMA_VERSION}"
+            f"reads versions {', '.join(map(str, READABLE_VERSIONS))}"
         )
     try:
         validate(doc)

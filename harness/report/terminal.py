@@ -14,7 +14,8 @@ def print_summary(rep: Report, paths: list[str], file=None) -> None:
     from rich.text import Text
 
     table = Table(title="nsharness: results per kernel")
-    for col in ("kernel", "accel", "ready s", "passed", "failed", "error", "skipped", "behaviours"):
+    cols = ("kernel", "accel", "ready s", "passed", "failed", "finding", "not judged", "error")
+    for col in (*cols, "skipped", "behaviours"):
         table.add_column(col, justify="left" if col in ("kernel", "accel") else "right")
     vms = {v.kernel_key: v for v in rep.vms}
     summary = rep.to_dict()["behaviours"]["summary"]
@@ -28,9 +29,16 @@ def print_summary(rep: Report, paths: list[str], file=None) -> None:
             Text(f"{v.ready_s} ({v.mode})" if v else "-"),
             Text(str(c["passed"]), style="green"),
             Text(str(c["failed"]), style="red" if c["failed"] else ""),
+            Text(str(c["kernel-finding"]), style="dark_orange" if c["kernel-finding"] else ""),
+            Text(str(c["not-judged"]), style="yellow" if c["not-judged"] else ""),
             Text(str(c["error"])),
             Text(str(c["skipped"])),
-            Text(f"{b.get('observed', 0)} observed, {b.get('failed', 0)} failed"),
+            Text(
+                f"{b.get('observed', 0)} observed, {b.get('failed', 0)} failed"
+                + "".join(
+                    f", {b[s]} {s}" for s in ("kernel finding", "not judged", "error") if b.get(s)
+                )
+            ),
         )
     con = Console(file=file or sys.stdout, width=120)
     con.print(table)

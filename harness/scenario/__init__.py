@@ -6,6 +6,8 @@ from .gates import kernel_version, needs_config, needs_version
 from .verdict import (
     BehaviourChanged,
     Findings,
+    KernelFinding,
+    NotJudged,
     SetupStepFailed,
     check,
     expect,
@@ -17,6 +19,8 @@ from .verdict import (
 __all__ = [
     "BehaviourChanged",
     "Findings",
+    "KernelFinding",
+    "NotJudged",
     "SetupStepFailed",
     "check",
     "expect",

@@ -15,6 +15,8 @@ from ..errors import SetupStepFailed
 __all__ = [
     "BehaviourChanged",
     "Findings",
+    "KernelFinding",
+    "NotJudged",
     "SetupStepFailed",
     "check",
     "expect",
@@ -28,6 +30,28 @@ __all__ = [
 
 class BehaviourChanged(AssertionError):
     """The kernel did not behave as the catalogue says (a real verdict)."""
+
+
+class KernelFinding(BehaviourChanged):
+    """The behaviour broke in exactly the way of a kernel regression the project has
+    analysed (`data/kernel-findings.toml`: its id, evidence and where it was reported): still
+    not a pass, and counted apart, so CI can treat the listed ones as known
+    (`--known-findings FILE`) without hiding them."""
+
+    def __init__(self, finding: str, message: str):
+        self.finding = finding
+        super().__init__(f"{message} [kernel finding {finding}]")
+
+
+class NotJudged(Exception):
+    """Too few of the witnesses a test needs agree, so its behaviour cannot be judged: neither
+    a pass nor a failure of it. *blocked_by* names the behaviours (witness ids) whose views
+    disagreed; their own tests carry the blame."""
+
+    def __init__(self, why: str, blocked_by):
+        self.why = why
+        self.blocked_by = sorted({str(b) for b in blocked_by}, key=lambda b: (len(b), b))
+        super().__init__(f"not judged: blocked by behaviour {', '.join(self.blocked_by)}: {why}")
 
 
 def show(value: Any) -> str:

@@ -1,6 +1,6 @@
 """QEMU: launching a guest, watching its console, stopping it.
 
-Every QEMU is started through harness/children.py: its own process group, killed with the
+Every QEMU is started through host/children.py: its own process group, killed with the
 harness (exit, exception, SIGINT/SIGTERM, PR_SET_PDEATHSIG), so no run leaves a QEMU
 spinning behind it.
 """

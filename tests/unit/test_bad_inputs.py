@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli.commands import main
+from harness.report import SCHEMA_VERSION
 
 DATA = Path(__file__).parent.parent / "data"
 
@@ -152,4 +153,4 @@ def test_bad_input_is_one_line_and_a_clear_exit(argv, code, names, files, capsys
 def test_merge_into_a_missing_directory_creates_it(files, tmp_path):
     out = tmp_path / "new" / "dir" / "merged.json"
     assert main(["report", "merge", files["report"], "-o", str(out)]) == 0
-    assert json.loads(out.read_text())["schema_version"] == 2
+    assert json.loads(out.read_text())["schema_version"] == SCHEMA_VERSION

@@ -16,7 +16,7 @@ from harness.errors import KernelError
 from harness.host.cache import cache_root
 from harness.host.keys import installation_keys
 from harness.kernel import bzimage
-from harness.report import Report
+from harness.report import SCHEMA_VERSION, Report
 from harness.report.html import render
 
 DATA = Path(__file__).parent.parent / "data"
@@ -101,7 +101,7 @@ def test_a_symlink_planted_at_the_report_path_is_not_followed(tmp_path):
     rep = Report.load(DATA / "report-real.json")
     rep.write(out / "report.json")
     assert victim.read_text() == "precious"
-    assert json.loads((out / "report.json").read_text())["schema_version"] == 2
+    assert json.loads((out / "report.json").read_text())["schema_version"] == SCHEMA_VERSION
     assert not (out / "report.json").is_symlink()
     assert "<table>" in render(rep)
 
