@@ -1,11 +1,12 @@
 """The guest agent: one long-lived Python in the VM that runs namespace operations.
 
-Started by the guest's own init (rc) and reached over a virtio-serial port, it serves
-every request of a boot — and of every guest restored from that boot's snapshot: a JSON
-line in, a JSON line out. An operation given a namespace context runs in a forked child
-that enters it (fork is a few ms), so the agent itself stays in the initial namespaces
-and a scenario can never leave it stranded in one it destroyed. Its probes speak raw
-rtnetlink (rtnl.py) rather than pyroute2, whose import alone costs ~2 s under TCG.
+Started by the guest's own init (rc: `python3 -m guest.agent` in /run/nsh) and reached over
+a virtio-serial port, it serves every request of a boot — and of every guest restored from
+that boot's snapshot: a JSON line in, a JSON line out. An operation given a namespace
+context runs in a forked child that enters it (fork is a few ms), so the agent itself stays
+in the initial namespaces and a scenario can never leave it stranded in one it destroyed.
+Its probes speak raw rtnetlink (rtnl.py) rather than pyroute2, whose import alone costs
+~2 s under TCG.
 """
 
 from __future__ import annotations
@@ -19,18 +20,17 @@ import struct
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+from . import lifecycle, nsops
+from .registry import OPS, op
+from .uapi import AGENT_PORT
 
-import lifecycle  # noqa: E402
-import nsops  # noqa: E402
-from registry import OPS, op  # noqa: E402
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 #: Every module that registers ops: the generic views and each area's probes.
 for _path in sorted(glob.glob(os.path.join(HERE, "*.py"))):
     _name = os.path.basename(_path)[:-3]
     if _name in ("views", "state") or _name.startswith("probes"):
-        importlib.import_module(_name)
+        importlib.import_module(f".{_name}", __package__)
 
 
 def _error(e: BaseException) -> dict:
@@ -92,11 +92,10 @@ def handle(req: dict) -> dict:
 
 # ------------------------------------------------------------------ transport
 
-PORT_NAME = "nsh.agent"
 READY: dict = {}
 
 
-def _port_device(name: str = PORT_NAME) -> str:
+def _port_device(name: str = AGENT_PORT) -> str:
     """The virtio-serial port QEMU names *name* (no udev here: read sysfs)."""
     base = "/sys/class/virtio-ports"
     for port in sorted(os.listdir(base)) if os.path.isdir(base) else []:

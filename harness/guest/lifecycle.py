@@ -6,10 +6,9 @@ from __future__ import annotations
 import os
 import time
 
-import nsops
-import rtnl
-from procs import Holder
-from registry import op
+from . import nsops, rtnl
+from .procs import Holder
+from .registry import op
 
 NETNS: dict[str, dict] = {}
 

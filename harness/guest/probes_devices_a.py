@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 
-import rtnl
-from probes_devices_common import (
+from . import rtnl
+from .probes_devices_common import (
     DeathWatch,
     delete_if_present,
     events_of,
@@ -30,7 +30,7 @@ from probes_devices_common import (
     uevents_of,
     wait_for,
 )
-from registry import op
+from .registry import op
 
 # ------------------------------------------------------------------ item 31
 

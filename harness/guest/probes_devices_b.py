@@ -14,10 +14,10 @@ import socket
 import struct
 import time
 
-import rtnl
-from lifecycle import kmsg_mark, kmsg_since
-from nsops import errno_name
-from probes_devices_common import (
+from . import rtnl
+from .lifecycle import kmsg_mark, kmsg_since
+from .nsops import errno_name
+from .probes_devices_common import (
     DeathWatch,
     add_addr,
     del_altname,
@@ -34,7 +34,7 @@ from probes_devices_common import (
     sock_in,
     wait_for,
 )
-from registry import SetupError, op
+from .registry import SetupError, op
 
 IFLA_MACVLAN_MODE, MACVLAN_MODE_BRIDGE = 1, 4
 

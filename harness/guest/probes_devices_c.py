@@ -14,10 +14,18 @@ import os
 import socket
 import struct
 
-import rtnl
-from nsops import CLONE, MS_BIND, in_ns, mount, ns_ino, setns, socket_netns_inode
-from probes_devices_common import delete_if_present, hold, link_in, need, netns_fd, present, rtnl_in
-from registry import SetupError, op
+from . import rtnl
+from .nsops import CLONE, MS_BIND, in_ns, mount, ns_ino, setns, socket_netns_inode
+from .probes_devices_common import (
+    delete_if_present,
+    hold,
+    link_in,
+    need,
+    netns_fd,
+    present,
+    rtnl_in,
+)
+from .registry import SetupError, op
 
 TUNSETIFF, TUNGETIFF = 0x400454CA, 0x800454D2
 IFF_TAP, IFF_NO_PI = 0x2, 0x1000

@@ -20,11 +20,11 @@ import socket
 import struct
 import time
 
-import rtnl
-from nsops import netns_cookie, ns_ino, socket_in, socket_netns_inode
-from procs import Holder
-from registry import SetupError
-from uevents import Uevents
+from . import rtnl
+from .nsops import netns_cookie, ns_ino, socket_in, socket_netns_inode
+from .procs import Holder
+from .registry import SetupError
+from .uevents import Uevents
 
 IFA_LOCAL, IFA_ADDRESS = 2, 1
 RTM_NEWADDR, RTM_DELLINKPROP = 20, 109

@@ -27,8 +27,8 @@ import socket
 import struct
 import time
 
-import rtnl
-from nsops import (
+from . import rtnl
+from .nsops import (
     CLONE,
     MNT_DETACH,
     MS_BIND,
@@ -40,9 +40,9 @@ from nsops import (
     umount2,
     unshare,
 )
-from probes_setns_a import SetupError, link_names
-from procs import _close_inherited, fork_call
-from registry import op
+from .probes_setns_a import SetupError, link_names
+from .procs import _close_inherited, fork_call
+from .registry import op
 
 KEEPS = ("none", "bind", "nsfs_fd", "udp_socket")
 

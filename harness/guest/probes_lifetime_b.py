@@ -8,11 +8,11 @@ import os
 import subprocess
 import time
 
-import rtnl
-from lifecycle import kmsg_mark, kmsg_since
-from probes_lifetime_a import Born, events, mountinfo_at, sentinel_gone, state, watch
-from probes_setns_a import SetupError
-from registry import op
+from . import rtnl
+from .lifecycle import kmsg_mark, kmsg_since
+from .probes_lifetime_a import Born, events, mountinfo_at, sentinel_gone, state, watch
+from .probes_setns_a import SetupError
+from .registry import op
 
 
 class _Named:

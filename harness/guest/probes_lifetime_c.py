@@ -9,7 +9,7 @@ import os
 import socket
 import struct
 
-from nsops import (
+from .nsops import (
     CLONE,
     NOBODY,
     NS_GET_NSTYPE,
@@ -26,9 +26,9 @@ from nsops import (
     pidfd_open,
     setns,
 )
-from probes_setns_a import hold
-from procs import fork_call
-from registry import op
+from .probes_setns_a import hold
+from .procs import fork_call
+from .registry import op
 
 NSFS_MAGIC = 0x6E736673
 

@@ -11,7 +11,7 @@ import struct
 import threading
 import time
 
-from nsops import (
+from .nsops import (
     NOBODY,
     NS_GET_MNTNS_ID,
     NS_GET_NSTYPE,
@@ -29,9 +29,9 @@ from nsops import (
     ns_ioctl,
     pidfd_open,
 )
-from probes_setns_a import hold
-from procs import fork_call
-from registry import op
+from .probes_setns_a import hold
+from .procs import fork_call
+from .registry import op
 
 SYS_STATX, SYS_STATMOUNT, SYS_LISTMOUNT = 332, 457, 458
 STATX_MNT_ID_UNIQUE, STATMOUNT_MNT_NS_ID, LSMT_ROOT = 0x4000, 0x40, 0xFFFFFFFFFFFFFFFF

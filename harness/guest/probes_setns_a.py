@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 
-from nsops import (
+from .nsops import (
     CLONE,
     CLONE_VM,
     NOBODY,
@@ -30,9 +30,9 @@ from nsops import (
     setns,
     try_errno,
 )
-from procs import Holder, fork_call
-from registry import SetupError, op  # (SetupError re-exported to the other probes)
-from rtnl import Rtnl
+from .procs import Holder, fork_call
+from .registry import SetupError, op  # (SetupError re-exported to the other probes)
+from .rtnl import Rtnl
 
 IPC_CREAT = 0o1000
 

@@ -9,7 +9,7 @@ import json
 import os
 import time
 
-from nsops import (
+from .nsops import (
     CLONE,
     CLONE_FS,
     NOBODY,
@@ -22,10 +22,10 @@ from nsops import (
     setns,
     try_errno,
 )
-from probes_setns_a import attempt, hold, link_names, make_dummy, with_thread
-from procs import fork_call, run_threads
-from registry import op
-from views import proc_net_dev
+from .probes_setns_a import attempt, hold, link_names, make_dummy, with_thread
+from .procs import fork_call, run_threads
+from .registry import op
+from .views import proc_net_dev
 
 # ------------------------------------------------------------------ item 14
 

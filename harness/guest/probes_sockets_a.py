@@ -17,7 +17,7 @@ import random
 import select
 import socket
 
-from nsops import (
+from .nsops import (
     CLONE,
     SIOCGSKNS,
     SO_NETNS_COOKIE,
@@ -32,9 +32,9 @@ from nsops import (
     socket_netns_inode,
     try_errno,
 )
-from probes_devices_common import hold, link_in, need, read_attr, rtnl_in, sock_in
-from procs import fork_call, run_threads
-from registry import SetupError, op
+from .probes_devices_common import hold, link_in, need, read_attr, rtnl_in, sock_in
+from .procs import fork_call, run_threads
+from .registry import SetupError, op
 
 
 def ports(where: str | int, proto: str = "tcp") -> list[int]:

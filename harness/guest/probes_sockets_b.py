@@ -15,9 +15,9 @@ import socket
 import struct
 import threading
 
-import rtnl
-from nsops import in_ns, ns_ino, try_errno
-from probes_devices_common import (
+from . import rtnl
+from .nsops import in_ns, ns_ino, try_errno
+from .probes_devices_common import (
     delete_if_present,
     hold,
     need,
@@ -28,9 +28,9 @@ from probes_devices_common import (
     sock_in,
     uevents_in,
 )
-from probes_sockets_a import refs, sock_ns
-from procs import fork_call
-from registry import SetupError, op
+from .probes_sockets_a import refs, sock_ns
+from .procs import fork_call
+from .registry import SetupError, op
 
 # ------------------------------------------------------------------ item 27
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import os
 
-import nsops
-from nsops import CLONE, MNT_DETACH, MS_PRIVATE, MS_REC, errno_name, try_errno
-from procs import Holder, fork_call
-from registry import SetupError, op
-from rtnl import Rtnl
+from . import nsops
+from .nsops import CLONE, MNT_DETACH, MS_PRIVATE, MS_REC, errno_name, try_errno
+from .procs import Holder, fork_call
+from .registry import SetupError, op
+from .rtnl import Rtnl
 
 # ------------------------------------------------------------------ scene helpers
 

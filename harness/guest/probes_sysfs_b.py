@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 import time
 
-import nsops
-from nsops import CLONE, MS_REC, MS_SLAVE, NOBODY, errno_name, try_errno
-from probes_sysfs_a import (
+from . import nsops
+from .nsops import CLONE, MS_REC, MS_SLAVE, NOBODY, errno_name, try_errno
+from .probes_sysfs_a import (
     SetupError,
     dummy_setup,
     hold,
@@ -28,10 +28,10 @@ from probes_sysfs_a import (
     sysfs_of,
     sysfs_views,
 )
-from procs import wait_until
-from registry import op
-from rtnl import RTNLGRP_LINK, RTNLGRP_NSID, Rtnl, link_present, nsid_table
-from uevents import Uevents
+from .procs import wait_until
+from .registry import op
+from .rtnl import RTNLGRP_LINK, RTNLGRP_NSID, Rtnl, link_present, nsid_table
+from .uevents import Uevents
 
 
 def names_in(path: str) -> list[str]:

@@ -9,9 +9,9 @@ import os
 import socket
 import subprocess
 
-import nsops
-from nsops import CLONE, NOBODY, try_errno
-from probes_sysfs_a import (
+from . import nsops
+from .nsops import CLONE, NOBODY, try_errno
+from .probes_sysfs_a import (
     SetupError,
     dummy_setup,
     hold,
@@ -32,11 +32,11 @@ from probes_sysfs_a import (
     sysfs_views,
     write_text,
 )
-from probes_sysfs_b import short
-from procs import wait_until
-from registry import op
-from rtnl import Rtnl, link_present
-from uevents import Uevents
+from .probes_sysfs_b import short
+from .procs import wait_until
+from .registry import op
+from .rtnl import Rtnl, link_present
+from .uevents import Uevents
 
 # ------------------------------------------------------------------ item 7
 

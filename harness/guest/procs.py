@@ -14,8 +14,8 @@ import json
 import os
 import time
 
-import nsops
-from nsops import CLONE
+from . import nsops
+from .nsops import CLONE
 
 
 def _close_inherited(keep: set[int]) -> None:

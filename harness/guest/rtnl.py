@@ -13,7 +13,7 @@ import select
 import socket
 import struct
 
-from rtnlmsg import (  # noqa: F401 - re-exported: probes use rtnl.<name>
+from .rtnlmsg import (  # noqa: F401 - re-exported: probes use rtnl.<name>
     EVENT_NAMES,
     IFA_ADDRESS,
     IFA_LOCAL,
@@ -85,7 +85,7 @@ class Rtnl:
     {"errno": name|None, "extack": text|None, "msgs": [(type, payload)]}."""
 
     def __init__(self, path: str | None = None, groups: tuple[int, ...] = ()):
-        from nsops import check_placed, socket_in
+        from .nsops import check_placed, socket_in
 
         self.s = socket_in(path, socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
         check_placed(self.s, path, f"an rtnetlink socket made in {path or 'this thread'}")

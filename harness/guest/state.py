@@ -7,11 +7,9 @@ from __future__ import annotations
 import os
 import time
 
-import lifecycle
-import nsops
-import rtnl
-from lifecycle import HOLDERS, NETNS, netns_destroy
-from registry import op
+from . import lifecycle, nsops, rtnl
+from .lifecycle import HOLDERS, NETNS, netns_destroy
+from .registry import op
 
 
 def _netns_refs() -> dict[int, list[str]]:

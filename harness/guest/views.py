@@ -7,10 +7,10 @@ from __future__ import annotations
 import os
 import socket
 
-import nsops
-from procs import wait_until
-from registry import op
-from rtnl import Rtnl, link_present
+from . import nsops
+from .procs import wait_until
+from .registry import op
+from .rtnl import Rtnl, link_present
 
 
 @op

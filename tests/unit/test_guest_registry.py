@@ -5,7 +5,6 @@ an op the guest really has, with the same parameters; each guest op has a host m
 import importlib
 import inspect
 
-import harness.guest  # noqa: F401 - puts the guest modules on sys.path
 from harness.ops import Guest
 from harness.resources import guest_code
 
@@ -31,10 +30,9 @@ HARNESS_OPS = {
 
 
 def guest_ops() -> dict:
-    """The registry as the guest agent builds it (its modules import each other by plain
-    name, as they do in the guest)."""
-    importlib.import_module("agent")
-    reg = importlib.import_module("registry")
+    """The registry as the guest agent builds it (importing the agent imports its ops)."""
+    importlib.import_module("harness.guest.agent")
+    reg = importlib.import_module("harness.guest.registry")
     assert reg.__file__ == str(guest_code() / "registry.py")
     return dict(reg.OPS)
 
