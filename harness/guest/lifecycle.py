@@ -59,7 +59,7 @@ def _assign_nsid(fd: int) -> int:
     with rtnl.Rtnl() as r:
         nsid = r.assign_nsid(fd)
     if nsid is None:
-        raise nsops.GuestOpError(0, "could not assign a netns id")
+        raise nsops.ErrnoError(0, "could not assign a netns id")
     return nsid
 
 

@@ -48,14 +48,15 @@ NOBODY = 65534  # Debian's nobody: the unprivileged uid the probes become
 NETNS_RUN_DIR = "/run/netns"  # where `ip netns add` names a netns
 
 
-class GuestOpError(OSError):
-    """An errno-carrying failure the host should see by name (EINVAL, EPERM...)."""
+class ErrnoError(OSError):
+    """A failed syscall (or a step that failed like one), carrying its errno: the host
+    sees its errno by name (EINVAL, EPERM...)."""
 
 
 def _check(ret: int, what: str) -> int:
     if ret == -1:
         e = ctypes.get_errno()
-        raise GuestOpError(e, f"{what}: {os.strerror(e)}")
+        raise ErrnoError(e, f"{what}: {os.strerror(e)}")
     return ret
 
 

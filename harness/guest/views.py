@@ -120,7 +120,7 @@ def link_up(ifname: str = "lo") -> None:
     with Rtnl() as r:
         res = r.set(ifname, up=True)
     if res["errno"]:
-        raise nsops.GuestOpError(0, f"set {ifname} up: {res['errno']} {res['extack'] or ''}")
+        raise nsops.ErrnoError(0, f"set {ifname} up: {res['errno']} {res['extack'] or ''}")
 
 
 @op
