@@ -16,12 +16,11 @@ import importlib
 import json
 import os
 import select
-import struct
 import sys
 import time
 
 from . import lifecycle, nsops
-from .registry import OPS, op
+from .registry import OPS
 from .uapi import AGENT_PORT
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -43,7 +42,7 @@ def _error(e: BaseException) -> dict:
     }
 
 
-def _in_child(fn, ctx: dict, args: dict):
+def _answer_in_child(fn, ctx: dict, args: dict):
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -83,7 +82,7 @@ def handle(req: dict) -> dict:
     args = req.get("args") or {}
     ctx = req.get("ctx") or {}
     if ctx or req.get("fork"):
-        return _in_child(fn, ctx, args)
+        return _answer_in_child(fn, ctx, args)
     try:
         return {"ok": True, "result": fn(**args)}
     except BaseException as e:  # noqa: BLE001
@@ -91,8 +90,6 @@ def handle(req: dict) -> dict:
 
 
 # ------------------------------------------------------------------ transport
-
-READY: dict = {}
 
 
 def _port_device(name: str = AGENT_PORT) -> str:
@@ -106,32 +103,6 @@ def _port_device(name: str = AGENT_PORT) -> str:
         except OSError:
             continue
     raise FileNotFoundError(f"no virtio-serial port named {name}")
-
-
-@op
-def hello(time_ns: int | None = None, seed: str | None = None) -> dict:
-    """First call of every host connection — after a cold boot or a snapshot restore: set
-    the wall clock to the host's and mix fresh host randomness into the kernel's pool and
-    reseed it, so a restored guest never shares clock or random state with its snapshot."""
-    import fcntl
-
-    if time_ns:
-        nsops.set_realtime(time_ns)
-    if seed:
-        rndaddentropy, rndreseedcrng = 0x40085203, 0x5207
-        data = bytes.fromhex(seed)
-        req = struct.pack("ii", len(data) * 8, len(data)) + data
-        with open("/dev/urandom", "wb") as f:
-            fcntl.ioctl(f.fileno(), rndaddentropy, req)
-            try:
-                fcntl.ioctl(f.fileno(), rndreseedcrng)
-            except OSError:
-                pass
-    with open("/proc/sys/kernel/random/boot_id") as f:
-        boot_id = f.read().strip()
-    with open("/proc/uptime") as f:
-        uptime = float(f.read().split()[0])
-    return {**READY, "boot_id": boot_id, "uptime_s": uptime}
 
 
 def serve(fd: int) -> None:
@@ -173,7 +144,7 @@ def _answer(fd: int, req: dict) -> None:
 def main() -> None:
     start = time.monotonic()
     lifecycle.prepare()
-    READY.update(
+    lifecycle.READY.update(
         ready=True,
         pid=os.getpid(),
         python=sys.version.split()[0],

@@ -14,28 +14,13 @@ import os
 import socket
 import struct
 
-from .uapi import (  # noqa: F401 - re-exported: probes use nsops.<name>
+from .registry import SetupError
+from .uapi import (
     CLONE,
-    CLONE_FS,
-    CLONE_VM,
     MNT_DETACH,
-    MS_BIND,
-    MS_PRIVATE,
     MS_REC,
-    MS_SHARED,
     MS_SLAVE,
-    NS_GET_MNTNS_ID,
     NS_GET_NSTYPE,
-    NS_GET_OWNER_UID,
-    NS_GET_PARENT,
-    NS_GET_PID_FROM_PIDNS,
-    NS_GET_PID_IN_PIDNS,
-    NS_GET_TGID_FROM_PIDNS,
-    NS_GET_TGID_IN_PIDNS,
-    NS_GET_USERNS,
-    NS_MNT_GET_INFO,
-    NS_MNT_GET_NEXT,
-    NS_MNT_GET_PREV,
     SIOCGSKNS,
     SO_NETNS_COOKIE,
     SYS_PIDFD_OPEN,
@@ -240,8 +225,6 @@ def check_placed(sock, path: str | None, what: str) -> None:
         else:
             got = want
     if got != want:
-        from .registry import SetupError
-
         sock.close()
         raise SetupError(
             f"{what}: the socket lives in net:[{got}], not net:[{want}] where it was made: "

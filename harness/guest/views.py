@@ -1,6 +1,7 @@
 """Views of one context's network devices through independent kernel interfaces:
 rtnetlink (RTM_GETLINK), sysfs (the /sys the context mounted), procfs (/proc/<who>/net/dev),
-and the ioctl path (SIOCGIFINDEX) — plus small generic ops (a shell command, a file)."""
+and the ioctl path (SIOCGIFINDEX) — plus small generic ops (a shell command, a link up,
+waiting for a device to go). The probes read procfs and SIOCGIFINDEX through these too."""
 
 from __future__ import annotations
 
@@ -76,6 +77,11 @@ def proc_net_dev(where: str = "thread-self") -> dict[str, dict]:
     """The procfs view of the netns of process/thread *where*."""
     with open(f"/proc/{where}/net/dev") as f:
         return parse_net_dev(f.read())
+
+
+def net_dev_names(where: str | int = "thread-self") -> list[str]:
+    """The device names in /proc/<where>/net/dev: the procfs view of that netns."""
+    return sorted(proc_net_dev(where))
 
 
 @op

@@ -1,54 +1,24 @@
-"""Guest probes of the sysfs-views area, part B: who may mount a sysfs (item 4), what a
-mount shows once its netns is gone (5), a device moving between namespaces as uevents and
-sysfs views show it (6, v2).
+"""Guest probes of test_sysfs_mounts.py: who may mount a sysfs (item 4), what a mount shows
+once its netns is gone (5), and what `ip netns exec` mounts (10).
 
-Uevents are read with harness/guest/uevents.py (a listener per netns). They are sent
-inside the RTM_NEWLINK request, before its ACK, so a drain right after the request is
-complete: no sleeps.
+Each op builds its own scene (sysfs_scene.py) and returns raw observations; the host
+decides what they must be. A step that only sets the scene raises SetupError.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 
 from . import nsops
-from .nsops import CLONE, MS_REC, MS_SLAVE, NOBODY, errno_name, try_errno
-from .probes_sysfs_a import (
-    SetupError,
-    dummy_setup,
-    hold,
-    in_child,
-    listdir,
-    mount_at,
-    nl_names,
-    nl_ok,
-    private_mounts,
-    step,
-    sysfs_of,
-    sysfs_views,
-)
+from .nsops import NOBODY, errno_name, try_errno
 from .procs import wait_until
-from .registry import op
-from .rtnl import RTNLGRP_LINK, RTNLGRP_NSID, Rtnl, link_present, nsid_table
-from .uevents import Uevents
-
-
-def names_in(path: str) -> list[str]:
-    """rtnetlink's device list of the netns at *path* (a socket made there)."""
-    with Rtnl(path) as r:
-        return r.names()
-
-
-def short(ev: dict) -> list:
-    """A uevent as [action, device name, old name or None] (names are DEVPATH's tails)."""
-    old = ev.get("devpath_old")
-    return [ev["action"], ev["devpath"].rsplit("/", 1)[-1], old.rsplit("/", 1)[-1] if old else None]
-
-
-def _mine(events: list[dict], names: set[str]) -> list[list]:
-    return [short(e) for e in events if short(e)[1] in names or short(e)[2] in names]
-
+from .registry import SetupError, op
+from .rtnl import RTNLGRP_LINK, RTNLGRP_NSID, Rtnl, link_names, link_present, nsid_table
+from .scene import in_child, need, step
+from .sysfs_scene import listdir, mount_at, mounts, private_mounts, st_dev, sysfs_views
+from .uapi import CLONE, MS_REC, MS_SLAVE
 
 # ------------------------------------------------------------------ item 4
 
@@ -74,7 +44,7 @@ def _mount_as_userns_root(with_netns: bool) -> dict:
         "mount_sysfs": err,
         "mount_at_target": mount_at("/mnt/s"),
         "class_net": listdir("/mnt/s/class/net"),
-        "netlink": nl_names(),
+        "netlink": link_names(),
     }
 
 
@@ -102,14 +72,14 @@ def _outlive(timeout: float) -> dict:
         try:
             nsops.unshare(CLONE["net"])
             with Rtnl() as rt:
-                nl_ok(rt.add("nshv5b"), "create dummy nshv5b in B")
-                nl_ok(
+                need(rt.add("nshv5b"), "create dummy nshv5b in B")
+                need(
                     rt.add("nshv5p", "veth", peer="nshv5i", peer_netns_fd=home_fd),
                     "create veth nshv5p in B with peer nshv5i in init",
                 )
             os.mkdir("/mnt/b")
             nsops.mount("nshv5", "/mnt/b", "sysfs")
-            os.write(w, ("ok " + " ".join(nl_names())).encode())
+            os.write(w, ("ok " + " ".join(link_names())).encode())
         except BaseException as e:  # noqa: BLE001
             os.write(w, repr(e).encode()[:500])
         os.read(go_r, 1)
@@ -121,7 +91,7 @@ def _outlive(timeout: float) -> dict:
             raise SetupError(f"make netns B with a sysfs mount: {msg}")
         bfd = os.open(f"/proc/{g}/ns/net", os.O_RDONLY)
         with Rtnl() as rt:
-            nl_ok(rt.set_nsid(bfd, 4105), "assign nsid 4105 to B")
+            need(rt.set_nsid(bfd, 4105), "assign nsid 4105 to B")
         os.close(bfd)
         lo_fd = os.open("/mnt/b/class/net/lo/ifindex", os.O_RDONLY)
         before = {
@@ -176,82 +146,59 @@ def sysfs_mount_outlives_netns(timeout: float = 5.0) -> dict:
                 rt.delete("nshv5i")
 
 
-# ------------------------------------------------------------------ item 6
+# ------------------------------------------------------------------ item 10
+
+SCRIPT = (
+    'while IFS= read -r l; do echo "$l"; done </proc/self/mountinfo; echo ---; '
+    "echo /sys/class/net/*; echo ---; exec stat -c %d /sys {sub}"
+)
 
 
 @op
-def sysfs_move_views_and_uevents() -> dict:
-    """`ip link set nshv6 netns B` as one RTM_NEWLINK: uevents seen in init, in B and in a
-    bystander C; RTM_NEWLINK/DELLINK multicast in init and B; init's /sys and a B-tagged
-    sysfs, before and after."""
-    with hold("holder B (new netns)", setup=dummy_setup("nshv6b")) as b, hold("holder C") as c:
+def sysfs_ip_netns_exec(name: str) -> dict:
+    """In a private mount ns, a tmpfs ("nshv10sub") covers an empty sysfs directory; then
+    one `ip netns exec NAME sh -c ...` prints its mountinfo, class/net and st_dev of /sys
+    and of the covered path (sh builtins: one exec of stat besides ip and sh)."""
 
-        def child():
-            private_mounts()
-            sysfs_of(b.ns(), "/mnt/b")
-            ue = {"init": Uevents(None), "B": Uevents(b.ns()), "C": Uevents(c.ns())}
-            mon = {"init": Rtnl(groups=(RTNLGRP_LINK,)), "B": Rtnl(b.ns(), (RTNLGRP_LINK,))}
-            bfd = os.open(b.ns(), os.O_RDONLY)
+    def child():
+        private_mounts()
+        sub = next(
+            p
+            for p in ("/sys/kernel/debug", "/sys/fs/cgroup", "/sys/kernel/tracing")
+            if os.path.isdir(p) and not mount_at(p)
+        )
+        step(f"mount a tmpfs on {sub}", nsops.mount, "nshv10sub", sub, "tmpfs")
+        outside = {
+            "sys_mounts": [m for m in mounts() if m["target"].startswith("/sys")],
+            "sub_dev": st_dev(sub),
+            "sys_dev": st_dev("/sys"),
+        }
+        r = subprocess.run(
+            ["ip", "netns", "exec", name, "sh", "-c", SCRIPT.format(sub=sub)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        parts = r.stdout.split("---\n")
+        inside = []
+        for line in parts[0].splitlines():
+            pre, _, post = line.partition(" - ")
+            a, b = pre.split(), post.split()
+            if len(a) > 4 and len(b) > 1 and a[4].startswith("/sys"):
+                inside.append({"target": a[4], "fstype": b[0], "source": b[1]})
+        names = parts[1].split() if len(parts) > 1 else []
+        devs = parts[2].split() if len(parts) > 2 else []
+        return {
+            "sub": sub,
+            "outside": outside,
+            "rc": r.returncode,
+            "stderr": r.stderr[-400:],
+            "inside": {
+                "sys_mounts": inside,
+                "class_net": sorted(n.rsplit("/", 1)[-1] for n in names),
+                "sys_dev": devs[0] if devs else None,
+                "sub_dev": devs[1] if len(devs) > 1 else None,
+            },
+        }
 
-            def snap():
-                return {
-                    "uevents": {k: _mine(u.read(), {"nshv6"}) for k, u in ue.items()},
-                    "rtnl": {
-                        k: [
-                            [e["type"], e["ifname"]]
-                            for e in m.events()
-                            if e.get("ifname") == "nshv6"
-                        ]
-                        for k, m in mon.items()
-                    },
-                    "init_sysfs": sysfs_views(),
-                    "b_sysfs": sysfs_views("/mnt/b"),
-                    "b_netlink": names_in(b.ns()),
-                }
-
-            with Rtnl() as rt:
-                nl_ok(rt.add("nshv6"), "create dummy nshv6 in init")
-                created = snap()
-                err = rt.set("nshv6", netns_fd=bfd)
-                moved = snap()
-                if err["errno"]:
-                    rt.delete("nshv6")
-            return {"created": created, "move": err, "moved": moved}
-
-        return in_child("item 6", child)
-
-
-# ------------------------------------------------------------------ v2
-
-
-@op
-def sysfs_move_uevent_sequences() -> dict:
-    """The uevents of three moves into B, in order: plain (nshv2a); with a new name that is
-    free in B (nshv2r -> nshv2n); with a new name while the old one is taken in B (nshv2c
-    -> nshv2x: the kernel renames inside the move)."""
-    with hold("holder B (new netns, dummy nshv2c)", setup=dummy_setup("nshv2c")) as b:
-
-        def child():
-            ue_i, ue_b = Uevents(None), Uevents(b.ns())
-            bfd = os.open(b.ns(), os.O_RDONLY)
-            out = {}
-            with Rtnl() as rt:
-                for case, name, new in (
-                    ("plain", "nshv2a", None),
-                    ("rename", "nshv2r", "nshv2n"),
-                    ("clash_rename", "nshv2c", "nshv2x"),
-                ):
-                    nl_ok(rt.add(name), f"create dummy {name} in init")
-                    ue_i.read(), ue_b.read()
-                    err = rt.set(name, netns_fd=bfd, ifname=new)
-                    names = {name, new or name}
-                    out[case] = {
-                        "move": err,
-                        "target": _mine(ue_b.read(), names),
-                        "source": _mine(ue_i.read(), names),
-                    }
-                    if err["errno"]:
-                        rt.delete(name)
-            return out
-
-        return in_child("v2", child)
+    return in_child("item 10", child)
