@@ -6,12 +6,12 @@ that boot's snapshot: a JSON line in, a JSON line out. An operation given a name
 context runs in a forked child that enters it (fork is a few ms), so the agent itself stays
 in the initial namespaces and a scenario can never leave it stranded in one it destroyed.
 Its probes speak raw rtnetlink (rtnl.py) rather than pyroute2, whose import alone costs
-~2 s under TCG.
+~2 s under TCG. The ops are those the modules in registry.OP_MODULES register: this module
+imports them, dispatches each request to its op and writes the answer back.
 """
 
 from __future__ import annotations
 
-import glob
 import importlib
 import json
 import os
@@ -20,16 +20,11 @@ import sys
 import time
 
 from . import lifecycle, nsops
-from .registry import OPS
+from .registry import OP_MODULES, OPS
 from .uapi import AGENT_PORT
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-
-#: Every module that registers ops: the generic views and each area's probes.
-for _path in sorted(glob.glob(os.path.join(HERE, "*.py"))):
-    _name = os.path.basename(_path)[:-3]
-    if _name in ("views", "state") or _name.startswith("probes"):
-        importlib.import_module(f".{_name}", __package__)
+for _name in OP_MODULES:
+    importlib.import_module(f".{_name}", __package__)
 
 
 def _error(e: BaseException) -> dict:
