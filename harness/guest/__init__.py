@@ -1,12 +1,7 @@
-"""Code that runs inside the guest (copied to /run/nsh and run by its python3).
+"""The guest side: the agent and the probes that run inside the VM (by its python3).
 
-In the guest these modules import each other by plain name (`import nsops`); the host
-imports them only to share constants and to check the op registry, so their directory
-goes on sys.path the same way."""
-
-import os as _os
-import sys as _sys
-
-_here = _os.path.dirname(_os.path.abspath(__file__))
-if _here not in _sys.path:
-    _sys.path.append(_here)
+An island: standard library only, nothing imported from the rest of harness, modules that
+import each other relatively. The guest gets this folder as the package /run/nsh/guest and
+starts `python3 -m guest.agent` in /run/nsh; the host imports it only for the numbers both
+sides share (uapi.py) and to check the op registry (registry.py) against its typed ops.
+"""

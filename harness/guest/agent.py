@@ -1,36 +1,30 @@
 """The guest agent: one long-lived Python in the VM that runs namespace operations.
 
-Started by the guest's own init (rc) and reached over a virtio-serial port, it serves
-every request of a boot — and of every guest restored from that boot's snapshot: a JSON
-line in, a JSON line out. An operation given a namespace context runs in a forked child
-that enters it (fork is a few ms), so the agent itself stays in the initial namespaces
-and a scenario can never leave it stranded in one it destroyed. Its probes speak raw
-rtnetlink (rtnl.py) rather than pyroute2, whose import alone costs ~2 s under TCG.
+Started by the guest's own init (rc: `python3 -m guest.agent` in /run/nsh) and reached over
+a virtio-serial port, it serves every request of a boot — and of every guest restored from
+that boot's snapshot: a JSON line in, a JSON line out. An operation given a namespace
+context runs in a forked child that enters it (fork is a few ms), so the agent itself stays
+in the initial namespaces and a scenario can never leave it stranded in one it destroyed.
+Its probes speak raw rtnetlink (rtnl.py) rather than pyroute2, whose import alone costs
+~2 s under TCG. The ops are those the modules in registry.OP_MODULES register: this module
+imports them, dispatches each request to its op and writes the answer back.
 """
 
 from __future__ import annotations
 
-import glob
 import importlib
 import json
 import os
 import select
-import struct
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+from . import lifecycle, nsops
+from .registry import OP_MODULES, OPS
+from .uapi import AGENT_PORT
 
-import lifecycle  # noqa: E402
-import nsops  # noqa: E402
-from registry import OPS, op  # noqa: E402
-
-#: Every module that registers ops: the generic views and each area's probes.
-for _path in sorted(glob.glob(os.path.join(HERE, "*.py"))):
-    _name = os.path.basename(_path)[:-3]
-    if _name in ("views", "state") or _name.startswith("probes"):
-        importlib.import_module(_name)
+for _name in OP_MODULES:
+    importlib.import_module(f".{_name}", __package__)
 
 
 def _error(e: BaseException) -> dict:
@@ -43,7 +37,7 @@ def _error(e: BaseException) -> dict:
     }
 
 
-def _in_child(fn, ctx: dict, args: dict):
+def _answer_in_child(fn, ctx: dict, args: dict):
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -83,7 +77,7 @@ def handle(req: dict) -> dict:
     args = req.get("args") or {}
     ctx = req.get("ctx") or {}
     if ctx or req.get("fork"):
-        return _in_child(fn, ctx, args)
+        return _answer_in_child(fn, ctx, args)
     try:
         return {"ok": True, "result": fn(**args)}
     except BaseException as e:  # noqa: BLE001
@@ -92,11 +86,8 @@ def handle(req: dict) -> dict:
 
 # ------------------------------------------------------------------ transport
 
-PORT_NAME = "nsh.agent"
-READY: dict = {}
 
-
-def _port_device(name: str = PORT_NAME) -> str:
+def _port_device(name: str = AGENT_PORT) -> str:
     """The virtio-serial port QEMU names *name* (no udev here: read sysfs)."""
     base = "/sys/class/virtio-ports"
     for port in sorted(os.listdir(base)) if os.path.isdir(base) else []:
@@ -107,32 +98,6 @@ def _port_device(name: str = PORT_NAME) -> str:
         except OSError:
             continue
     raise FileNotFoundError(f"no virtio-serial port named {name}")
-
-
-@op
-def hello(time_ns: int | None = None, seed: str | None = None) -> dict:
-    """First call of every host connection — after a cold boot or a snapshot restore: set
-    the wall clock to the host's and mix fresh host randomness into the kernel's pool and
-    reseed it, so a restored guest never shares clock or random state with its snapshot."""
-    import fcntl
-
-    if time_ns:
-        nsops.set_realtime(time_ns)
-    if seed:
-        rndaddentropy, rndreseedcrng = 0x40085203, 0x5207
-        data = bytes.fromhex(seed)
-        req = struct.pack("ii", len(data) * 8, len(data)) + data
-        with open("/dev/urandom", "wb") as f:
-            fcntl.ioctl(f.fileno(), rndaddentropy, req)
-            try:
-                fcntl.ioctl(f.fileno(), rndreseedcrng)
-            except OSError:
-                pass
-    with open("/proc/sys/kernel/random/boot_id") as f:
-        boot_id = f.read().strip()
-    with open("/proc/uptime") as f:
-        uptime = float(f.read().split()[0])
-    return {**READY, "boot_id": boot_id, "uptime_s": uptime}
 
 
 def serve(fd: int) -> None:
@@ -174,7 +139,7 @@ def _answer(fd: int, req: dict) -> None:
 def main() -> None:
     start = time.monotonic()
     lifecycle.prepare()
-    READY.update(
+    lifecycle.READY.update(
         ready=True,
         pid=os.getpid(),
         python=sys.version.split()[0],

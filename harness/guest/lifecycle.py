@@ -1,20 +1,25 @@
-"""Guest ops that manage what tests create: network namespaces (named or anonymous),
-holders of other namespace types, and the kernel log around each test."""
+"""Guest ops of the guest's own life: its preparation at start, the handshake that opens
+every host connection, what tests create (network namespaces, named or anonymous, and
+holders of other namespace types) and the kernel log around each test."""
 
 from __future__ import annotations
 
 import os
+import struct
 import time
 
-import nsops
-import rtnl
-from procs import Holder
-from registry import op
+from . import nsops, rtnl
+from .nsops import NETNS_RUN_DIR
+from .procs import Holder
+from .registry import op
+from .uapi import CLONE, MNT_DETACH, MS_BIND, MS_REC, MS_SHARED
 
 NETNS: dict[str, dict] = {}
+#: What the agent reports about itself once it is ready (set by agent.main, read by hello).
+READY: dict = {}
 
 
-# ------------------------------------------------------------------ netns lifecycle
+# ------------------------------------------------------------------ start and handshake
 
 
 def prepare() -> None:
@@ -45,22 +50,51 @@ def _builtin_modules() -> set[str]:
         return set()
 
 
+@op
+def hello(time_ns: int | None = None, seed: str | None = None) -> dict:
+    """First call of every host connection — after a cold boot or a snapshot restore: set
+    the wall clock to the host's and mix fresh host randomness into the kernel's pool and
+    reseed it, so a restored guest never shares clock or random state with its snapshot."""
+    import fcntl
+
+    if time_ns:
+        nsops.set_realtime(time_ns)
+    if seed:
+        rndaddentropy, rndreseedcrng = 0x40085203, 0x5207
+        data = bytes.fromhex(seed)
+        req = struct.pack("ii", len(data) * 8, len(data)) + data
+        with open("/dev/urandom", "wb") as f:
+            fcntl.ioctl(f.fileno(), rndaddentropy, req)
+            try:
+                fcntl.ioctl(f.fileno(), rndreseedcrng)
+            except OSError:
+                pass
+    with open("/proc/sys/kernel/random/boot_id") as f:
+        boot_id = f.read().strip()
+    with open("/proc/uptime") as f:
+        uptime = float(f.read().split()[0])
+    return {**READY, "boot_id": boot_id, "uptime_s": uptime}
+
+
+# ------------------------------------------------------------------ netns lifecycle
+
+
 def _ensure_run_netns() -> None:
     """Make /run/netns a shared mount point, as `ip netns add` does, so bind mounts made
     under it propagate to every mount namespace that later copies this one."""
-    os.makedirs(nsops.NETNS_RUN_DIR, exist_ok=True)
+    os.makedirs(NETNS_RUN_DIR, exist_ok=True)
     try:
-        nsops.mount("", nsops.NETNS_RUN_DIR, None, nsops.MS_SHARED | nsops.MS_REC)
+        nsops.mount("", NETNS_RUN_DIR, None, MS_SHARED | MS_REC)
     except OSError:
-        nsops.mount(nsops.NETNS_RUN_DIR, nsops.NETNS_RUN_DIR, None, nsops.MS_BIND | nsops.MS_REC)
-        nsops.mount("", nsops.NETNS_RUN_DIR, None, nsops.MS_SHARED | nsops.MS_REC)
+        nsops.mount(NETNS_RUN_DIR, NETNS_RUN_DIR, None, MS_BIND | MS_REC)
+        nsops.mount("", NETNS_RUN_DIR, None, MS_SHARED | MS_REC)
 
 
 def _assign_nsid(fd: int) -> int:
     with rtnl.Rtnl() as r:
         nsid = r.assign_nsid(fd)
     if nsid is None:
-        raise nsops.GuestOpError(0, "could not assign a netns id")
+        raise nsops.ErrnoError(0, "could not assign a netns id")
     return nsid
 
 
@@ -70,7 +104,7 @@ def netns_create(name: str, anonymous: bool = False) -> dict:
     anonymous (kept alive only by an fd the agent holds)."""
     r, w = os.pipe()
     go_r, go_w = os.pipe()
-    path = f"{nsops.NETNS_RUN_DIR}/{name}"
+    path = f"{NETNS_RUN_DIR}/{name}"
     if not anonymous:
         _ensure_run_netns()
         if os.path.exists(path):
@@ -80,9 +114,9 @@ def netns_create(name: str, anonymous: bool = False) -> dict:
     if pid == 0:  # child: make the netns, pin it, report, wait to be released
         code = 0
         try:
-            nsops.unshare(nsops.CLONE["net"])
+            nsops.unshare(CLONE["net"])
             if not anonymous:
-                nsops.mount("/proc/self/ns/net", path, "none", nsops.MS_BIND)
+                nsops.mount("/proc/self/ns/net", path, "none", MS_BIND)
             os.write(w, b"ok")
         except BaseException as e:  # noqa: BLE001
             os.write(w, str(e).encode() or b"error")
@@ -135,7 +169,7 @@ def netns_destroy(name: str, timeout: float = 10.0) -> dict:
         if h["anonymous"]:
             os.close(h["fd"])
         else:
-            nsops.umount2(h["path"], nsops.MNT_DETACH)
+            nsops.umount2(h["path"], MNT_DETACH)
             os.unlink(h["path"])
         start = time.monotonic()
         gone = event = False

@@ -1,8 +1,8 @@
 """The namespace syscalls and idioms every guest probe builds on (guest: Python 3.11, root).
 
-Python 3.11 has no os.setns/os.unshare, so the syscalls go through ctypes. Errors come
-back as errno *names* ("EINVAL") where a probe reports them, so the host can assert on
-them and put them in the report.
+Python 3.11 has no os.setns/os.unshare, so the syscalls go through ctypes (the numbers
+they take are in uapi.py). Errors come back as errno *names* ("EINVAL") where a probe
+reports them, so the host can assert on them and put them in the report.
 """
 
 from __future__ import annotations
@@ -14,50 +14,34 @@ import os
 import socket
 import struct
 
+from .registry import SetupError
+from .uapi import (
+    CLONE,
+    MNT_DETACH,
+    MS_REC,
+    MS_SLAVE,
+    NS_GET_NSTYPE,
+    SIOCGSKNS,
+    SO_NETNS_COOKIE,
+    SYS_PIDFD_OPEN,
+)
+
 libc = ctypes.CDLL(None, use_errno=True)
 libc.syscall.restype = ctypes.c_long
 
-CLONE = {
-    "cgroup": 0x02000000,
-    "ipc": 0x08000000,
-    "mnt": 0x00020000,
-    "net": 0x40000000,
-    "pid": 0x20000000,
-    "time": 0x00000080,
-    "user": 0x10000000,
-    "uts": 0x04000000,
-}
-CLONE_VM, CLONE_FS = 0x100, 0x200
-# nsfs ioctls (include/uapi/linux/nsfs.h): _IO(0xb7, n); the 6.11/6.12 ones are _IOR.
-NS_GET_USERNS, NS_GET_PARENT, NS_GET_NSTYPE, NS_GET_OWNER_UID = 0xB701, 0xB702, 0xB703, 0xB704
-NS_GET_MNTNS_ID = 0x8008B705
-NS_GET_PID_FROM_PIDNS, NS_GET_TGID_FROM_PIDNS = 0x8004B706, 0x8004B707
-NS_GET_PID_IN_PIDNS, NS_GET_TGID_IN_PIDNS = 0x8004B708, 0x8004B709
-NS_MNT_GET_INFO, NS_MNT_GET_NEXT, NS_MNT_GET_PREV = 0x8010B70A, 0x8010B70B, 0x8010B70C
-SO_NETNS_COOKIE = 71
-SIOCGSKNS = 0x894C
-MS_RDONLY, MS_BIND, MS_REC, MS_PRIVATE, MS_SLAVE, MS_SHARED = (
-    1,
-    4096,
-    16384,
-    1 << 18,
-    1 << 19,
-    1 << 20,
-)
-MNT_DETACH = 2
-SYS_PIDFD_OPEN, SYS_GETTID = 434, 186
-NOBODY = 65534
-NETNS_RUN_DIR = "/run/netns"
+NOBODY = 65534  # Debian's nobody: the unprivileged uid the probes become
+NETNS_RUN_DIR = "/run/netns"  # where `ip netns add` names a netns
 
 
-class GuestOpError(OSError):
-    """An errno-carrying failure the host should see by name (EINVAL, EPERM...)."""
+class ErrnoError(OSError):
+    """A failed syscall (or a step that failed like one), carrying its errno: the host
+    sees its errno by name (EINVAL, EPERM...)."""
 
 
 def _check(ret: int, what: str) -> int:
     if ret == -1:
         e = ctypes.get_errno()
-        raise GuestOpError(e, f"{what}: {os.strerror(e)}")
+        raise ErrnoError(e, f"{what}: {os.strerror(e)}")
     return ret
 
 
@@ -107,10 +91,6 @@ def umount2(target: str, flags: int = 0) -> None:
 
 def pidfd_open(pid: int) -> int:
     return _check(libc.syscall(SYS_PIDFD_OPEN, pid, 0), "pidfd_open")
-
-
-def gettid() -> int:
-    return libc.syscall(SYS_GETTID)
 
 
 class _Timespec(ctypes.Structure):
@@ -245,8 +225,6 @@ def check_placed(sock, path: str | None, what: str) -> None:
         else:
             got = want
     if got != want:
-        from registry import SetupError
-
         sock.close()
         raise SetupError(
             f"{what}: the socket lives in net:[{got}], not net:[{want}] where it was made: "

@@ -1,4 +1,5 @@
-"""Processes that hold namespaces, children that run a probe step, threads that race.
+"""Processes that hold namespaces, children that run a probe step, threads that race,
+and waiting for a condition with a bounded poll.
 
 A namespace is observed from outside through a process that lives in it: a Holder
 unshares the namespaces it is asked for (optionally as an unprivileged user in a user
@@ -14,11 +15,12 @@ import json
 import os
 import time
 
-import nsops
-from nsops import CLONE
+from . import nsops
+from .uapi import CLONE, MNT_DETACH, MS_REC, MS_SLAVE
 
 
-def _close_inherited(keep: set[int]) -> None:
+def close_inherited(keep: set[int]) -> None:
+    """Close every descriptor but stdio and *keep* (in a freshly forked child)."""
     for fd in [int(x) for x in os.listdir("/proc/self/fd")]:
         if fd > 2 and fd not in keep:
             try:
@@ -78,7 +80,7 @@ class Holder:
             flags |= CLONE[k]
         self.outer = os.fork()
         if self.outer == 0:
-            _close_inherited({self.r, w, go_r, self.go_w})
+            close_inherited({self.r, w, go_r, self.go_w})
             os.close(self.r)
             os.close(self.go_w)
             try:
@@ -89,10 +91,10 @@ class Holder:
                 else:
                     nsops.unshare(flags)
                 if "mnt" in kinds:
-                    nsops.mount(None, "/", None, nsops.MS_REC | nsops.MS_SLAVE)
+                    nsops.mount(None, "/", None, MS_REC | MS_SLAVE)
                     if sysfs:  # (a user ns's inherited /sys is locked: mount over it)
                         if "user" not in kinds:
-                            nsops.umount2("/sys", nsops.MNT_DETACH)
+                            nsops.umount2("/sys", MNT_DETACH)
                         nsops.mount("sysfs", "/sys", "sysfs")
                 if hostname:
                     import socket
@@ -168,11 +170,25 @@ def run_threads(fns: list) -> list:
     return results
 
 
-def wait_until(pred, timeout: float = 10.0, step: float = 0.005) -> float | None:
-    """Seconds until pred() held, or None if it did not within *timeout*."""
+def wait_until(pred, timeout: float = 10.0, step: float = 0.005, also=None) -> float | None:
+    """Seconds until pred() held (calling *also* before each try), or None if it did not
+    within *timeout*."""
     start = time.monotonic()
     while time.monotonic() - start < timeout:
+        if also:
+            also()
         if pred():
             return round(time.monotonic() - start, 4)
         time.sleep(step)
     return None
+
+
+def nspid(pid: int, tid: int | None = None) -> list[int]:
+    """The NSpid line of process *pid* (of its thread *tid*): its pid in each pid ns, from
+    the initial one down to its own."""
+    path = f"/proc/{pid}/task/{tid}/status" if tid is not None else f"/proc/{pid}/status"
+    with open(path) as f:
+        for line in f:
+            if line.startswith("NSpid:"):
+                return [int(x) for x in line.split()[1:]]
+    return []

@@ -13,45 +13,40 @@ import select
 import socket
 import struct
 
-from rtnlmsg import (  # noqa: F401 - re-exported: probes use rtnl.<name>
+from .nsops import check_placed, errno_name, socket_in
+from .rtnlmsg import (  # noqa: F401 - re-exported: probes use rtnl.<name>
     EVENT_NAMES,
     IFA_ADDRESS,
     IFA_LOCAL,
     IFF_UP,
-    IFLA_ADDRESS,
     IFLA_ALT_IFNAME,
-    IFLA_EXT_MASK,
     IFLA_IFNAME,
     IFLA_INFO_DATA,
     IFLA_INFO_KIND,
     IFLA_LINK,
-    IFLA_LINK_NETNSID,
     IFLA_LINKINFO,
+    IFLA_MACVLAN_MODE,
     IFLA_MASTER,
     IFLA_MTU,
     IFLA_NET_NS_FD,
     IFLA_NEW_IFINDEX,
-    IFLA_OPERSTATE,
-    IFLA_PROMISCUITY,
     IFLA_PROP_LIST,
-    IFLA_STATS64,
+    MACVLAN_MODE_BRIDGE,
     NETLINK_ADD_MEMBERSHIP,
     NETLINK_CAP_ACK,
     NETLINK_EXT_ACK,
     NETLINK_LISTEN_ALL_NSID,
     NETNSA_FD,
     NETNSA_NSID,
-    NETNSA_PID,
-    NLA_F_NESTED,
     NLM_F_ACK,
     NLM_F_CREATE,
     NLM_F_DUMP,
     NLM_F_EXCL,
-    NLM_F_MULTI,
     NLM_F_REQUEST,
     NLMSG_DONE,
     NLMSG_ERROR,
     RTM_DELLINK,
+    RTM_DELLINKPROP,
     RTM_DELNSID,
     RTM_GETADDR,
     RTM_GETLINK,
@@ -65,12 +60,10 @@ from rtnlmsg import (  # noqa: F401 - re-exported: probes use rtnl.<name>
     SOL_NETLINK,
     VETH_INFO_PEER,
     _cstr,
-    _u32,
     as32,
     astr,
     attr,
     au32,
-    errno_name,
     ifinfo,
     nest,
     parse_attrs,
@@ -85,8 +78,6 @@ class Rtnl:
     {"errno": name|None, "extack": text|None, "msgs": [(type, payload)]}."""
 
     def __init__(self, path: str | None = None, groups: tuple[int, ...] = ()):
-        from nsops import check_placed, socket_in
-
         self.s = socket_in(path, socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
         check_placed(self.s, path, f"an rtnetlink socket made in {path or 'this thread'}")
         self.s.setsockopt(SOL_NETLINK, NETLINK_EXT_ACK, 1)
@@ -299,6 +290,12 @@ def link_present(name: str) -> bool:
         return r.link(name) is not None
 
 
+def link_names() -> list[str]:
+    """The device names of this thread's netns (an RTM_GETLINK dump)."""
+    with Rtnl() as r:
+        return r.names()
+
+
 def nsid_table() -> list[int]:
     with Rtnl() as r:
         return r.nsids()
@@ -313,7 +310,3 @@ def read_nsid_events(r: Rtnl) -> list[tuple[str, int]]:
     return [
         ("new" if e["type"] == "NEWNSID" else "del", e["nsid"]) for e in r.events() if "nsid" in e
     ]
-
-
-def netns_fd(path: str) -> int:
-    return os.open(path, os.O_RDONLY)

@@ -3,7 +3,6 @@ and netns ids that rtnl.py's socket speaks (apart, so each file holds one job)."
 
 from __future__ import annotations
 
-import errno as _errno
 import struct
 
 NLM_F_REQUEST, NLM_F_MULTI, NLM_F_ACK, NLM_F_DUMP = 0x1, 0x2, 0x4, 0x300
@@ -15,12 +14,13 @@ RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
 RTM_NEWADDR, RTM_GETADDR = 20, 22
 RTM_NEWNSID, RTM_DELNSID, RTM_GETNSID = 88, 89, 90
 IFA_ADDRESS, IFA_LOCAL = 1, 2
-RTM_NEWLINKPROP = 108
+RTM_NEWLINKPROP, RTM_DELLINKPROP = 108, 109
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER = 1, 3, 4, 5, 10
 IFLA_OPERSTATE, IFLA_LINKINFO, IFLA_STATS64, IFLA_NET_NS_FD, IFLA_EXT_MASK = 16, 18, 23, 28, 29
 IFLA_PROMISCUITY, IFLA_LINK_NETNSID, IFLA_NEW_IFINDEX, IFLA_PROP_LIST = 30, 37, 49, 52
 IFLA_ALT_IFNAME = 53
 IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER = 1, 2, 1
+IFLA_MACVLAN_MODE, MACVLAN_MODE_BRIDGE = 1, 4
 NETNSA_NSID, NETNSA_PID, NETNSA_FD = 1, 2, 3
 RTNLGRP_LINK, RTNLGRP_NSID = 1, 28
 NLA_F_NESTED = 0x8000
@@ -113,7 +113,3 @@ def parse_nsid(payload: bytes) -> int | None:
         if t == NETNSA_NSID:
             return struct.unpack("i", v[:4])[0]
     return None
-
-
-def errno_name(e: int) -> str:
-    return _errno.errorcode.get(e, str(e))

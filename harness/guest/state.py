@@ -7,11 +7,11 @@ from __future__ import annotations
 import os
 import time
 
-import lifecycle
-import nsops
-import rtnl
-from lifecycle import HOLDERS, NETNS, netns_destroy
-from registry import op
+from . import lifecycle, nsops, rtnl
+from .lifecycle import HOLDERS, NETNS, netns_destroy
+from .nsops import NETNS_RUN_DIR
+from .registry import op
+from .uapi import MNT_DETACH
 
 
 def _netns_refs() -> dict[int, list[str]]:
@@ -75,9 +75,7 @@ def init_state() -> dict:
         "class_net": sorted(os.listdir("/sys/class/net")),
         "addresses": addrs,
         "mounts": mounts,
-        "run_netns": sorted(os.listdir(nsops.NETNS_RUN_DIR))
-        if os.path.isdir(nsops.NETNS_RUN_DIR)
-        else [],
+        "run_netns": sorted(os.listdir(NETNS_RUN_DIR)) if os.path.isdir(NETNS_RUN_DIR) else [],
         "netns": sorted(
             f"net:[{i}] ({', '.join(sorted(w)[:3])})"
             for i, w in refs.items()
@@ -104,13 +102,13 @@ def restore_init_state(baseline: dict) -> dict:
         subprocess.run(["ip", "link", "del", name], capture_output=True, timeout=10)
     for entry in reversed(sorted(set(now["mounts"]) - set(baseline["mounts"]))):
         try:
-            nsops.umount2(entry.rsplit(" ", 1)[0], nsops.MNT_DETACH)
+            nsops.umount2(entry.rsplit(" ", 1)[0], MNT_DETACH)
         except OSError:
             pass
     for name in sorted(set(now["run_netns"]) - set(baseline["run_netns"])):
-        path = f"{nsops.NETNS_RUN_DIR}/{name}"
+        path = f"{NETNS_RUN_DIR}/{name}"
         try:
-            nsops.umount2(path, nsops.MNT_DETACH)
+            nsops.umount2(path, MNT_DETACH)
         except OSError:
             pass
         try:

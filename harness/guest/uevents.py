@@ -6,7 +6,7 @@ from __future__ import annotations
 import select
 import socket
 
-from nsops import socket_in
+from .nsops import socket_in
 
 NETLINK_KOBJECT_UEVENT = 15
 

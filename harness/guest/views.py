@@ -1,16 +1,17 @@
 """Views of one context's network devices through independent kernel interfaces:
 rtnetlink (RTM_GETLINK), sysfs (the /sys the context mounted), procfs (/proc/<who>/net/dev),
-and the ioctl path (SIOCGIFINDEX) — plus small generic ops (a shell command, a file)."""
+and the ioctl path (SIOCGIFINDEX) — plus small generic ops (a shell command, a link up,
+waiting for a device to go). The probes read procfs and SIOCGIFINDEX through these too."""
 
 from __future__ import annotations
 
 import os
 import socket
 
-import nsops
-from procs import wait_until
-from registry import op
-from rtnl import Rtnl, link_present
+from . import nsops
+from .procs import wait_until
+from .registry import op
+from .rtnl import Rtnl, link_present
 
 
 @op
@@ -78,6 +79,11 @@ def proc_net_dev(where: str = "thread-self") -> dict[str, dict]:
         return parse_net_dev(f.read())
 
 
+def net_dev_names(where: str | int = "thread-self") -> list[str]:
+    """The device names in /proc/<where>/net/dev: the procfs view of that netns."""
+    return sorted(proc_net_dev(where))
+
+
 @op
 def ns_inodes(where: str = "thread-self") -> dict[str, int]:
     return {
@@ -120,7 +126,7 @@ def link_up(ifname: str = "lo") -> None:
     with Rtnl() as r:
         res = r.set(ifname, up=True)
     if res["errno"]:
-        raise nsops.GuestOpError(0, f"set {ifname} up: {res['errno']} {res['extack'] or ''}")
+        raise nsops.ErrnoError(0, f"set {ifname} up: {res['errno']} {res['extack'] or ''}")
 
 
 @op

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import HarnessError
+from ..guest.uapi import CLONE_NEWUSER
 from ..host.hostpath import which
 
-CLONE_NEWUSER = 0x10000000
 SUBUID, SUBGID = Path("/etc/subuid"), Path("/etc/subgid")
 #: Debian's own ids reach 65534 (nobody, nogroup): a smaller range cannot hold a Debian tree.
 MIN_SUBIDS = 65536

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import BootError, HarnessError
+from ..guest.uapi import AGENT_PORT
 from ..host import children
 from .accel import QEMU, Accel
 from .console import ConsoleLog
@@ -92,7 +93,7 @@ class QemuConfig:
             "-device",
             "virtio-serial-pci,disable-legacy=on",
             "-device",
-            "virtserialport,chardev=agent,name=nsh.agent",
+            f"virtserialport,chardev=agent,name={AGENT_PORT}",
         ]
         if self.modules_disk:
             a += ["-device", "virtio-blk-pci,drive=mods,disable-legacy=on"]

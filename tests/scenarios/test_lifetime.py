@@ -15,7 +15,7 @@ import re
 
 import pytest
 
-from harness.guest.nsops import CLONE
+from harness.guest.uapi import CLONE
 from harness.scenario.verdict import BehaviourChanged, Findings, SetupStepFailed
 
 pytestmark = [pytest.mark.vm, pytest.mark.area("lifetime")]

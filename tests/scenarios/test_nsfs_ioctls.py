@@ -10,7 +10,7 @@ ioctls, vfs-6.12.mount for NS_MNT_GET_*, 6.11 for PIDFD_GET_*_NAMESPACE).
 
 import pytest
 
-from harness.guest.nsops import CLONE
+from harness.guest.uapi import CLONE
 from harness.scenario.gates import kernel_version, needs_config
 from harness.scenario.verdict import Findings, SetupStepFailed
 

@@ -12,7 +12,7 @@ every broken expectation at once (Findings).
 
 import pytest
 
-from harness.guest.nsops import CLONE
+from harness.guest.uapi import CLONE
 from harness.scenario.gates import kernel_version, needs_config, needs_version
 from harness.scenario.verdict import Findings
 

@@ -50,7 +50,7 @@ def test_every_readme_command_parses(cmd):
 
 
 def test_pytest_lines_use_only_plugin_options():
-    flags = {o.flag for o in OPTIONS} | {"-m", "-n", "-k", "-v", "-q", "--dist"}
+    flags = {o.pytest_flag for o in OPTIONS} | {"-m", "-n", "-k", "-v", "-q", "--dist"}
     for cmd in readme_commands() + re.findall(r"`(pytest [^`]+)`", README.read_text()):
         words = shlex.split(cmd)
         if words and words[0] == "pytest":

@@ -1,10 +1,10 @@
 """How a typed host method becomes a guest op call.
 
 A method decorated with @guest_op has the name and parameters of the guest op it mirrors
-(harness/guest/*.py, registered there with @op); its body is never run: the decorator
-sends the call, with the NsContext as `ctx`. A unit test checks every decorated method
-against the guest registry, name by name and parameter by parameter.
-"""
+(harness/guest/, registered there with @op by the modules registry.OP_MODULES names); its
+body is never run: the decorator sends the call, with the NsContext as `ctx`. A unit test
+checks every decorated method against the guest registry, name by name and parameter by
+parameter."""
 
 from __future__ import annotations
 

@@ -1,11 +1,11 @@
 """Typed ops of the devices area: catalogue items 31-37, v1 and v3 (devices across namespaces).
 
-Each method mirrors a guest op of the same name and parameters (harness/guest/probes_devices*.py)
-and is declared with @guest_op: its body is never run. They run in a fresh child of the agent
-by default (CHILD): the probes open netlink sockets inside other netns by setns and back. A
-guest op that could not set its scene raises SetupError there, which arrives here as a
-SetupStepFailed naming the step.
-"""
+Each method mirrors a guest op of the same name and parameters (guest/probes_devices.py,
+probes_devices_links.py, probes_device_nodes.py, probes_devices_moves.py) and is declared
+with @guest_op: its body is never run. They run in a fresh child of the agent by default
+(CHILD): the probes open netlink sockets inside other netns by setns and back. A guest op
+that could not set its scene raises SetupError there, which arrives here as a
+SetupStepFailed naming the step."""
 
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
 """Typed ops of the setns area: catalogue items 11-18 (setns rules).
 
-Each method mirrors a guest op of the same name and parameters (harness/guest/probes_setns*.py)
-and is declared with @guest_op: its body is never run. A guest op that could not set its
-scene raises SetupError there, which the agent's channel turns into a SetupStepFailed naming
-the step: a setup error, never a verdict on the behaviour.
-"""
+Each method mirrors a guest op of the same name and parameters
+(guest/probes_setns_rules.py, probes_setns_joins.py) and is declared with @guest_op: its
+body is never run. A guest op that could not set its scene raises SetupError there, which
+the agent's channel turns into a SetupStepFailed naming the step: a setup error, never a
+verdict on the behaviour."""
 
 from __future__ import annotations
 

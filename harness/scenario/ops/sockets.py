@@ -1,10 +1,10 @@
 """Typed ops of the sockets area: catalogue items 25-30 (sockets per netns).
 
-Each method mirrors a guest op of the same name and parameters (harness/guest/probes_sockets*.py)
-and is declared with @guest_op: its body is never run. They run in a fresh child of the agent
-by default (CHILD): the probes switch their thread's netns and back. A guest op that could not
-set its scene raises SetupError there, which arrives here as a SetupStepFailed naming the step.
-"""
+Each method mirrors a guest op of the same name and parameters (guest/probes_sockets.py,
+probes_sockets_per_netns.py) and is declared with @guest_op: its body is never run. They
+run in a fresh child of the agent by default (CHILD): the probes switch their thread's
+netns and back. A guest op that could not set its scene raises SetupError there, which
+arrives here as a SetupStepFailed naming the step."""
 
 from __future__ import annotations
 

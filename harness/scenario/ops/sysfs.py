@@ -1,10 +1,10 @@
 """Typed ops of the sysfs area: catalogue items 1-10 and v2 (sysfs views, uevents on move).
 
-Each method mirrors a guest op of the same name and parameters (harness/guest/probes_sysfs*.py)
-and is declared with @guest_op: its body is never run. A guest op that could not set its
-scene raises SetupError there, which the agent reports as a SetupStepFailed naming the
-step: a setup error, never a verdict on the behaviour.
-"""
+Each method mirrors a guest op of the same name and parameters
+(guest/probes_sysfs_views.py, probes_sysfs_mounts.py, probes_sysfs_moves.py) and is
+declared with @guest_op: its body is never run. A guest op that could not set its scene
+raises SetupError there, which the agent reports as a SetupStepFailed naming the step: a
+setup error, never a verdict on the behaviour."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Guest probes of the lifetime area, part A: what keeps a netns alive (items 20, 21) and how
-its destruction is seen (22).
+"""Seeing a network namespace die: the machinery of the lifetime probes, and the devices
+probes' DeathWatch.
 
 A netns under test is made by a short-lived *creator* process (forked from the agent): it
 unshares a netns, creates a dummy TAGb and a veth TAGp whose peer TAGi goes to init, may
@@ -17,6 +17,9 @@ they must be: the host compares them and says which one disagrees.
 Netns cleanup is one work item (cleanup_net) that takes every netns whose last reference
 dropped before it ran, so once the sentinel's nsid and veth peer are gone, any netns that
 lost its last reference earlier is gone too.
+
+DeathWatch is the devices probes' lighter witness for a netns held by a Holder: "B was
+destroyed" told apart from "a device did not follow it", by B's id alone.
 """
 
 from __future__ import annotations
@@ -27,22 +30,11 @@ import socket
 import struct
 import time
 
-import rtnl
-from nsops import (
-    CLONE,
-    MNT_DETACH,
-    MS_BIND,
-    errno_name,
-    mount,
-    ns_ino,
-    setns,
-    socket_netns_inode,
-    umount2,
-    unshare,
-)
-from probes_setns_a import SetupError, link_names
-from procs import _close_inherited, fork_call
-from registry import op
+from . import rtnl
+from .nsops import mount, ns_ino, umount2, unshare
+from .procs import Holder, close_inherited
+from .registry import SetupError
+from .uapi import CLONE, MNT_DETACH, MS_BIND
 
 KEEPS = ("none", "bind", "nsfs_fd", "udp_socket")
 
@@ -65,7 +57,7 @@ class Born:
             try:
                 a.close()
                 os.close(go_w)
-                _close_inherited({b.fileno(), go_r})
+                close_inherited({b.fileno(), go_r})
                 code = self._creator(b, go_r)
             finally:
                 os._exit(code)
@@ -146,12 +138,12 @@ class Born:
                 r.delete(self.peer)
 
 
-def events() -> rtnl.Rtnl:
+def init_events() -> rtnl.Rtnl:
     """Init's link and netns-id events (open it before the last reference drops)."""
     return rtnl.Rtnl(groups=(rtnl.RTNLGRP_LINK, rtnl.RTNLGRP_NSID))
 
 
-def state(n: Born, ev_log: list[dict]) -> dict:
+def liveness(n: Born, ev_log: list[dict]) -> dict:
     """Is netns *n* alive, seen on each channel at once?"""
     return {
         "nsid_listed": n.nsid in rtnl.nsid_table(),
@@ -165,7 +157,7 @@ def state(n: Born, ev_log: list[dict]) -> dict:
     }
 
 
-def watch(ev: rtnl.Rtnl, n: Born, ev_log: list[dict], nic: str | None = None,
+def watch_death(ev: rtnl.Rtnl, n: Born, ev_log: list[dict], nic: str | None = None,
           timeout: float = 5.0, settle: float = 2.0) -> dict:  # fmt: skip
     """Seconds (from now) until each sign of n's destruction was seen, None if it was not:
     nsid gone from init's table, RTM_DELNSID, veth peer gone (RTM_GETLINK), its RTM_DELLINK,
@@ -190,7 +182,7 @@ def watch(ev: rtnl.Rtnl, n: Born, ev_log: list[dict], nic: str | None = None,
         if elapsed > timeout or (first is not None and elapsed > first + settle):
             break
         ev_log.extend(ev.events(0.005))
-        st = state(n, ev_log)
+        st = liveness(n, ev_log)
         for key, done in (
             ("nsid_gone", not st["nsid_listed"]),
             ("delnsid_event", st["delnsid_event"]),
@@ -207,100 +199,36 @@ def watch(ev: rtnl.Rtnl, n: Born, ev_log: list[dict], nic: str | None = None,
 def sentinel_gone(ev: rtnl.Rtnl, s: Born, ev_log: list[dict], timeout: float = 5.0) -> dict:
     """Release the sentinel and wait until it is fully destroyed (nsid and veth peer gone)."""
     s.release()
-    return watch(ev, s, ev_log, timeout=timeout)
+    return watch_death(ev, s, ev_log, timeout=timeout)
 
 
-# ------------------------------------------------------------------ item 20
+class DeathWatch:
+    """Tells "netns B was destroyed" apart from "a device did not follow it": B gets an id
+    in init's table, and its destruction shows as that id's RTM_DELNSID event or the id
+    leaving the table (cleanup_net's unhash_nsid) — not through any device."""
 
-
-@op
-def bind_mount_keepalive(path: str = "/run/nshl20") -> dict:
-    """A bind mount of /proc/self/ns/net at *path* keeps the netns alive after its only
-    process exited; afterwards umount2(MNT_DETACH) + unlink lets it die."""
-    open(path, "a").close()  # the mount point (a file: ns files are bind-mounted on files)
-    b = s = None
-    ev = events()
-    log: list[dict] = []
-    try:
-        b = Born("nshl20", "bind", path)
-        s = Born("nshl20s")
-        nsfs_dev = os.stat("/proc/self/ns/net").st_dev
-        out = {"ino": b.ino, "nsid": b.nsid, "peer": b.peer, "sentinel_nsid": s.nsid}
-        out["creator_waitpid_s"] = b.release()
-        out["sentinel"] = sentinel_gone(ev, s, log)
-        out["after_creator_exit"] = state(b, log)
-        st = os.stat(path)
-        out["stat"] = {"ino": st.st_ino, "nsfs_dev": st.st_dev == nsfs_dev}
+    def __init__(self, h: Holder):
+        fd = os.open(h.ns("net"), os.O_RDONLY)
         try:
-            out["readlink"] = {"text": os.readlink(path)}
-        except OSError as e:
-            out["readlink"] = {"errno": errno_name(e.errno)}
-        out["mountinfo"] = mountinfo_at(path)
-        out["joined"] = _join_and_list(path)
-        umount2(path, MNT_DETACH)
-        os.unlink(path)
-        out["after_umount"] = watch(ev, b, log)
-        return out
-    finally:
-        ev.close()
-        for n in (b, s):
-            if n:
-                n.cleanup()
-        if os.path.exists(path):
-            os.unlink(path)
+            with rtnl.Rtnl() as r:
+                self.nsid = r.assign_nsid(fd)  # None: B's death cannot be told apart (said)
+        finally:
+            os.close(fd)
+        self.mon = rtnl.Rtnl(groups=(rtnl.RTNLGRP_NSID,))
+        self.died_s: float | None = None
+        self.t0 = 0.0
 
+    def start(self) -> None:
+        self.t0 = time.monotonic()
 
-def mountinfo_at(path: str) -> dict | None:
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            left, _, right = line.partition(" - ")
-            fields = left.split()
-            if fields[4] == path:
-                fstype, source = right.split()[:2]
-                return {"root": fields[3], "fstype": fstype, "source": source, "dev": fields[2]}
-    return None
+    def poll(self) -> bool:
+        if self.died_s is None and self.nsid is not None:
+            ev = any(
+                e.get("type") == "DELNSID" and e.get("nsid") == self.nsid for e in self.mon.events()
+            )
+            if ev or self.nsid not in rtnl.nsid_table():
+                self.died_s = round(time.monotonic() - self.t0, 4)
+        return self.died_s is not None
 
-
-def _join_and_list(path: str) -> dict:
-    """setns() into *path* in a child: its netns inode and RTM_GETLINK names there."""
-
-    def child():
-        setns(os.open(path, os.O_RDONLY), CLONE["net"])
-        return {"ino": ns_ino("net"), "netlink": link_names()}
-
-    return fork_call(child)
-
-
-# ------------------------------------------------------------------ item 21
-
-
-@op
-def fd_and_socket_keepalive() -> dict:
-    """An nsfs fd, and an ordinary UDP socket, each the only thing left of a netns whose
-    creator exited, keep it alive; closing it lets the netns die."""
-    ev = events()
-    log: list[dict] = []
-    made: list[Born] = []
-    try:
-        for tag, keep in (("nshl21f", "nsfs_fd"), ("nshl21u", "udp_socket"), ("nshl21s", "none")):
-            made.append(Born(tag, keep))
-        f, u, s = made
-        out = {
-            k: {"ino": n.ino, "nsid": n.nsid, "peer": n.peer}
-            for k, n in (("nsfs_fd", f), ("udp_socket", u))
-        }
-        f.release()
-        u.release()
-        out["sentinel"] = sentinel_gone(ev, s, log)
-        out["nsfs_fd"]["alive"] = state(f, log)
-        out["nsfs_fd"]["fstat_ino"] = os.fstat(f.held_fd).st_ino
-        out["udp_socket"]["alive"] = state(u, log)
-        out["udp_socket"]["SIOCGSKNS_ino"] = socket_netns_inode(u.held_fd)
-        for key, n in (("nsfs_fd", f), ("udp_socket", u)):
-            n.drop_held()
-            out[key]["after_close"] = watch(ev, n, log)
-        return out
-    finally:
-        ev.close()
-        for n in made:
-            n.cleanup()
+    def close(self) -> None:
+        self.mon.close()

@@ -1,12 +1,10 @@
-"""Guest probes of the setns area, part A: argument checks (item 11), netns permissions (12),
-setns with a pidfd (13). Helpers shared with part B live here.
+"""Guest probes of test_setns.py, the rules of a setns() call: argument checks (item 11),
+the capabilities a netns join needs (12), setns() with a pidfd (13).
 
 Each op builds its own scene (holders that *unshare* into the target namespaces, marker
 content created from inside them), runs every setns attempt in a forked child and returns
-raw observations: the errno, the thread's ns inode before and after, and an independent
-view of the joined namespace's content (netlink device list, hostname, a SysV queue, a
-marker file, uid map). The host decides what they must be. A step that only sets the
-scene raises SetupError, which the host reports as a setup error naming the step.
+raw observations (setns_attempts.py); the host decides what they must be. A step that
+only sets the scene raises SetupError, which the host reports as a setup error.
 """
 
 from __future__ import annotations
@@ -14,12 +12,9 @@ from __future__ import annotations
 import ctypes
 import os
 import socket
-import threading
 import time
 
-from nsops import (
-    CLONE,
-    CLONE_VM,
+from .nsops import (
     NOBODY,
     become,
     drop_effective_caps,
@@ -30,56 +25,14 @@ from nsops import (
     setns,
     try_errno,
 )
-from procs import Holder, fork_call
-from registry import SetupError, op  # (SetupError re-exported to the other probes)
-from rtnl import Rtnl
+from .procs import fork_call
+from .registry import op
+from .rtnl import link_names
+from .scene import start_holder
+from .setns_attempts import attempt, make_dummy, with_thread
+from .uapi import CLONE, CLONE_VM
 
 IPC_CREAT = 0o1000
-
-
-def hold(what: str, **kw) -> Holder:
-    """A Holder, or a SetupError naming *what* it was for."""
-    try:
-        return Holder(**kw)
-    except OSError as e:
-        raise SetupError(f"{what}: {e}") from None
-
-
-def make_dummy(name: str):
-    """Holder setup: create dummy *name* from inside the holder's (unshared) netns."""
-
-    def setup():
-        with Rtnl() as r:
-            res = r.add(name)
-        if res["errno"]:
-            raise OSError(f"creating dummy {name}: {res['errno']} {res['extack'] or ''}")
-
-    return setup
-
-
-def link_names() -> list[str]:
-    with Rtnl() as r:
-        return r.names()
-
-
-def attempt(fd: int, nstype: int, kind: str, view) -> dict:
-    """One setns(fd, nstype): errno name (None = success), this thread's *kind* ns inode
-    before and after, and view() (the joined namespace's content, seen another way) after."""
-    before = ns_ino(kind)
-    err = try_errno(setns, fd, nstype)
-    return {"errno": err, "before": before, "after": ns_ino(kind), "view": view()}
-
-
-def with_thread(fn):
-    """fn() while a second thread of this process exists (it waits, doing nothing)."""
-    ev = threading.Event()
-    t = threading.Thread(target=ev.wait)
-    t.start()
-    try:
-        return fn()
-    finally:
-        ev.set()
-        t.join()
 
 
 def msg_queue_exists(key: int) -> bool:
@@ -107,7 +60,7 @@ def setns_type_and_fd_errors() -> dict:
         "uts": lambda: socket.gethostname() == "nshs11",
         "ipc": lambda: msg_queue_exists(key),
     }
-    with hold("hold net+uts+ipc namespaces", kinds=("net", "uts", "ipc"), hostname="nshs11",
+    with start_holder("hold net+uts+ipc namespaces", kinds=("net", "uts", "ipc"), hostname="nshs11",
               setup=setup) as h:  # fmt: skip
         target = {k: h.ino(k) for k in views}
 
@@ -162,9 +115,9 @@ def setns_net_caps() -> dict:
     """setns(netns) needs CAP_SYS_ADMIN over the netns owner's user ns AND in the caller's
     own user ns. B: netns owned by init_user_ns (dummy nshs12b). U: user+net ns made by
     uid 65534 (dummy nshs12u, created by U's root)."""
-    b = hold("hold netns B", kinds=("net",), setup=make_dummy("nshs12b"))
+    b = start_holder("hold netns B", kinds=("net",), setup=make_dummy("nshs12b"))
     try:
-        u = hold("hold uid 65534's user+net ns U", kinds=("user", "net"), as_uid=NOBODY,
+        u = start_holder("hold uid 65534's user+net ns U", kinds=("user", "net"), as_uid=NOBODY,
                  setup=make_dummy("nshs12u"))  # fmt: skip
     except BaseException:
         b.release()
@@ -227,7 +180,7 @@ def pidfd_setns_rules(parts: list[str], with_time: bool = True) -> dict:
     nshs13), uts (hostname nshs13) and, with *with_time*, time. *parts*: any of bad_flags,
     exited, partial (needs with_time), whole."""
     kinds = ("net", "uts", "time") if with_time else ("net", "uts")
-    h = hold("hold net+uts(+time) namespaces", kinds=kinds, fork_inner=with_time,
+    h = start_holder("hold net+uts(+time) namespaces", kinds=kinds, fork_inner=with_time,
              hostname="nshs13", setup=make_dummy("nshs13"))  # fmt: skip
     with h:
         target = {k: h.ino(k) for k in kinds}

@@ -1,10 +1,11 @@
-"""Guest probes of the devices area, part B: a macvlan in another netns than its lower
-device (item 35), the spare virtio NIC moved into a netns and back (36).
+"""Guest probes of test_devices_links.py, devices tied to another netns's device: a macvlan
+in another netns than its lower device (item 35), the spare virtio NIC moved into a netns
+and back when that netns dies (36).
 
-Whether a netns died is watched apart from any device (probes_devices_common.DeathWatch:
-its id's RTM_DELNSID), so "the device did not follow" never reads as "the netns did not
-die". Ops return raw observations; the host decides. Init is restored in `finally` — the
-NIC included: name eth1, DOWN, no altnames.
+Whether a netns died is watched apart from any device (netns_death.DeathWatch: its id's
+RTM_DELNSID), so "the device did not follow" never reads as "the netns did not die". Ops
+return raw observations; the host decides. Init is restored in `finally` — the NIC
+included: name eth1, DOWN, no altnames.
 """
 
 from __future__ import annotations
@@ -14,29 +15,16 @@ import socket
 import struct
 import time
 
-import rtnl
-from lifecycle import kmsg_mark, kmsg_since
-from nsops import errno_name
-from probes_devices_common import (
-    DeathWatch,
-    add_addr,
-    del_altname,
-    delete_if_present,
-    hold,
-    link_in,
-    need,
-    netns_fd,
-    present,
-    proc_stats,
-    read_attr,
-    rtnl_in,
-    settled,
-    sock_in,
-    wait_for,
-)
-from registry import SetupError, op
-
-IFLA_MACVLAN_MODE, MACVLAN_MODE_BRIDGE = 1, 4
+from . import rtnl
+from .lifecycle import kmsg_mark, kmsg_since
+from .netns_death import DeathWatch
+from .netns_holders import netns_holder, open_netns, rtnl_in, sock_in
+from .nsops import errno_name
+from .outside_views import delete_if_present, link_in, present, read_attr, settled
+from .procs import wait_until
+from .registry import SetupError, op
+from .scene import need
+from .views import proc_net_dev
 
 # ------------------------------------------------------------------ item 35
 
@@ -56,12 +44,12 @@ def macvlan_lower_in_other_netns(timeout: float = 5.0) -> dict:
     nsh35l deleted. Macvlan nsh35q (up) in B on nsh35p: nsh35p's promiscuity and bridge
     enslave (rx_handler taken) before and after B's only process exits, kernel log lines,
     and B's destruction seen apart (its id's RTM_DELNSID)."""
-    B = hold("hold netns B (own sysfs)", sysfs=True)
+    B = netns_holder("hold netns B (own sysfs)", sysfs=True)
     watch = None
-    mode = rtnl.au32(IFLA_MACVLAN_MODE, MACVLAN_MODE_BRIDGE)
+    mode = rtnl.au32(rtnl.IFLA_MACVLAN_MODE, rtnl.MACVLAN_MODE_BRIDGE)
     out: dict = {}
     try:
-        fd, fd_i = netns_fd(B), netns_fd(None)
+        fd, fd_i = open_netns(B), open_netns(None)
         with rtnl_in(None) as nl, rtnl_in(B) as nlb:
             try:
                 need(nl.add("nsh35l", up=True), "create dummy nsh35l (up) in init")
@@ -93,13 +81,16 @@ def macvlan_lower_in_other_netns(timeout: float = 5.0) -> dict:
         mark = kmsg_mark()
         watch.start()
         B.release()
-        out["promiscuity 0 after s"] = wait_for(
+        out["promiscuity 0 after s"] = wait_until(
             lambda: (link_in(None, "nsh35p") or {}).get("promiscuity") == 0,
             timeout,
+            step=0.01,
             also=watch.poll,
         )
         if watch.died_s is None:
-            wait_for(watch.poll, 2.0 if out["promiscuity 0 after s"] is not None else 0.5)
+            wait_until(
+                watch.poll, 2.0 if out["promiscuity 0 after s"] is not None else 0.5, step=0.01
+            )
         out["B destroyed after s"] = watch.died_s
         out["promiscuity after"] = (link_in(None, "nsh35p") or {}).get("promiscuity")
         log: list[str] = []
@@ -109,7 +100,7 @@ def macvlan_lower_in_other_netns(timeout: float = 5.0) -> dict:
             return any("left promiscuous" in ln for ln in log)
 
         if out["promiscuity 0 after s"] is not None:
-            wait_for(logged, 1.0, step=0.02)
+            wait_until(logged, 1.0, step=0.02)
         out["kernel log"] = log
         with rtnl_in(None) as nl:
             out["enslave after"] = _enslave(nl, "nsh35p")
@@ -122,6 +113,24 @@ def macvlan_lower_in_other_netns(timeout: float = 5.0) -> dict:
 
 
 # ------------------------------------------------------------------ item 36
+
+
+def _add_addr(r: rtnl.Rtnl, index: int, ip: str, plen: int) -> dict:
+    """RTM_NEWADDR: IPv4 *ip*/*plen* on device *index*."""
+    raw = socket.inet_aton(ip)
+    body = struct.pack("BBBBI", socket.AF_INET, plen, 0, 0, index)
+    body += rtnl.attr(rtnl.IFA_LOCAL, raw) + rtnl.attr(rtnl.IFA_ADDRESS, raw)
+    res = r.req(rtnl.RTM_NEWADDR, rtnl.NLM_F_CREATE | rtnl.NLM_F_EXCL, body)
+    return {"errno": res["errno"], "extack": res["extack"]}
+
+
+def _del_altname(r: rtnl.Rtnl, index: int, altname: str) -> dict:
+    """RTM_DELLINKPROP: drop *altname* from device *index*."""
+    body = rtnl.ifinfo(index) + rtnl.nest(
+        rtnl.IFLA_PROP_LIST, rtnl.astr(rtnl.IFLA_ALT_IFNAME, altname)
+    )
+    res = r.req(rtnl.RTM_DELLINKPROP, 0, body)
+    return {"errno": res["errno"], "extack": res["extack"]}
 
 
 def _by_mac(mac: str) -> str | None:
@@ -188,7 +197,7 @@ def _restore_nic(nic: str, mac: str) -> dict:
             nl.set(name, ifname=nic)
         link = nl.link(nic) or {}
         for alt in link.get("altnames", []):
-            del_altname(nl, link["index"], alt)
+            _del_altname(nl, link["index"], alt)
         if link.get("up"):
             nl.set(nic, up=False)
         link = nl.link(nic) or {}
@@ -217,12 +226,12 @@ def nic_moved_and_returned(
             "device": os.path.basename(os.readlink(f"/sys/class/net/{nic}/device")),
         },
     }
-    B = hold("hold netns B (own sysfs)", sysfs=True)
+    B = netns_holder("hold netns B (own sysfs)", sysfs=True)
     watch = mon = None
     try:
         watch = DeathWatch(B)
         out["B's id in init"] = watch.nsid
-        fd = netns_fd(B)
+        fd = open_netns(B)
         with rtnl_in(None) as nl:
             out["move"] = nl.set(nic, netns_fd=fd)
         os.close(fd)
@@ -237,17 +246,19 @@ def nic_moved_and_returned(
         with rtnl_in(B) as nlb:
             idx = nlb.index_of(nic)
             if not clash:
-                need(add_addr(nlb, idx, "10.0.2.15", 24), f"add 10.0.2.15/24 to {nic} in B")
+                need(_add_addr(nlb, idx, "10.0.2.15", 24), f"add 10.0.2.15/24 to {nic} in B")
                 need(nlb.set(index=idx, up=True), f"set {nic} up in B")
                 need(nlb.add("nsh36v"), "create dummy nsh36v in B")  # a virtual device
             else:
                 for alt in ("nshalt36", "nshkeep36"):
                     need(nlb.altname_add(alt, index=idx), f"altname {alt} on {nic} in B")
         if not clash:
-            out["carrier after s"] = wait_for(lambda: read_attr(B, nic, "operstate") == "up", 5)
+            out["carrier after s"] = wait_until(
+                lambda: read_attr(B, nic, "operstate") == "up", 5, step=0.01
+            )
             out["echo"] = _icmp_echo(B, gw)
             out["arp entry for gw in B"] = _arp(B.pid, gw)
-            out["counters in B"] = proc_stats(B.pid, nic)
+            out["counters in B"] = proc_net_dev(B.pid).get(nic)
         else:
             with rtnl_in(None) as nl:
                 need(nl.add(nic), f"create a dummy named {nic} in init")
@@ -257,11 +268,11 @@ def nic_moved_and_returned(
         mark = kmsg_mark()
         watch.start()
         B.release()
-        out["back after s"] = wait_for(
-            lambda: _nl_by_mac(mac) is not None, timeout, also=watch.poll
+        out["back after s"] = wait_until(
+            lambda: _nl_by_mac(mac) is not None, timeout, step=0.01, also=watch.poll
         )
         if watch.died_s is None:
-            wait_for(watch.poll, 2.0 if out["back after s"] is not None else 0.5)
+            wait_until(watch.poll, 2.0 if out["back after s"] is not None else 0.5, step=0.01)
         out["B destroyed after s"] = watch.died_s
         if not clash and out["back after s"] is not None:  # same cleanup_net run as the NIC
             out["dummy nsh36v in init"] = settled(None, "nsh36v", False)
@@ -285,7 +296,7 @@ def nic_moved_and_returned(
             return name in seen
 
         if name:
-            wait_for(announced, 1.0, step=0.02)
+            wait_until(announced, 1.0, step=0.02)
         out["NEWLINK events in init"] = sorted(seen)
         out["kernel log"] = [
             ln for ln in kmsg_since(mark) if nic in ln or (name and name in ln) or "init_net" in ln

@@ -1,8 +1,10 @@
-"""Guest probes of the sockets area, part B: abstract AF_UNIX names per netns (item 27),
-/proc/self/net vs /proc/thread-self/net (28), netlink events per netns and netns ids (29).
+"""Guest probes of test_sockets_per_netns.py: what each netns has of its own — a fresh
+netns's loopback and what bind/connect/sendto do there (item 26), the same port bound in
+two netns (26), /proc/self/net vs /proc/thread-self/net (28), netlink events per netns and
+netns ids (29).
 
-Targets are held by processes started in them (probes_devices_common.hold); references are
-their /proc/<pid>/net tables, sockets they made themselves and their nsfs inodes. Ops return
+Targets are held by processes started in them (netns_holders.py); references are their
+/proc/<pid>/net tables, sockets they made themselves and their nsfs inodes. Ops return
 raw observations; the host decides.
 """
 
@@ -15,98 +17,122 @@ import socket
 import struct
 import threading
 
-import rtnl
-from nsops import in_ns, ns_ino, try_errno
-from probes_devices_common import (
-    delete_if_present,
-    hold,
-    need,
-    netns_fd,
-    proc_dev,
-    rtnl_here,
-    rtnl_in,
-    sock_in,
-    uevents_in,
-)
-from probes_sockets_a import refs, sock_ns
-from procs import fork_call
-from registry import SetupError, op
+from . import rtnl
+from .netns_holders import netns_holder, open_netns, rtnl_here, rtnl_in, sock_in, uevents_in
+from .nsops import in_ns, ns_ino, try_errno
+from .outside_views import delete_if_present, link_in, ports, read_attr
+from .procs import fork_call
+from .registry import SetupError, op
+from .scene import need
+from .views import net_dev_names, parse_net_dev
 
-# ------------------------------------------------------------------ item 27
+# ------------------------------------------------------------------ item 26
 
 
-def _unix_table(where: str | int, needle: str) -> dict:
-    """Entries of /proc/<where>/net/unix whose path is *needle*: how many, how many listen."""
-    n = listening = 0
-    with open(f"/proc/{where}/net/unix") as f:
-        for ln in f.read().splitlines()[1:]:
-            v = ln.split()
-            if len(v) >= 8 and v[7] == needle:
-                n += 1
-                listening += v[3] == "00010000"  # __SO_ACCEPTCON
-    return {"entries": n, "listening": listening}
+def _attempts(h, port: int) -> dict:
+    """bind/connect/sendto on the loopback addresses, each with a socket made in h's netns
+    (checked to live there: where sockets land is item 25's verdict, not this one's)."""
+
+    def mk(family=socket.AF_INET, kind=socket.SOCK_STREAM):
+        return sock_in(h, family, kind)
+
+    res = {}
+    for label, fam, kind, call, addr in (
+        ("bind 127.0.0.1", socket.AF_INET, socket.SOCK_STREAM, "bind", ("127.0.0.1", port)),
+        (
+            "bind 10.99.0.1 (no device has it)",
+            socket.AF_INET,
+            socket.SOCK_STREAM,
+            "bind",
+            ("10.99.0.1", port),
+        ),
+        ("bind ::1", socket.AF_INET6, socket.SOCK_STREAM, "bind", ("::1", port)),
+        (
+            "TCP connect 127.0.0.1",
+            socket.AF_INET,
+            socket.SOCK_STREAM,
+            "connect",
+            ("127.0.0.1", port),
+        ),
+        ("UDP sendto 127.0.0.1", socket.AF_INET, socket.SOCK_DGRAM, "sendto", ("127.0.0.1", port)),
+    ):
+        s = mk(fam, kind)
+        s.settimeout(2.0)
+        fn = (lambda s=s, a=addr: s.sendto(b"x", a)) if call == "sendto" else getattr(s, call)
+        res[label] = try_errno(fn) if call == "sendto" else try_errno(fn, addr)
+        s.close()
+    return res
 
 
 @op
-def unix_names_per_netns() -> dict:
-    """An abstract name bound in B: connect from B, C, init; the same name bound in C and
-    again in B; each netns's /proc/<holder>/net/unix. A path name bound in B: connect from C,
-    data through it, and where the server's accepted socket lives (cookie, SIOCGSKNS)."""
-    tag = f"nsh27-{random.randint(0, 1 << 30)}"
-    abstract, path = "\0" + tag, f"/tmp/{tag}.sock"
-    with hold("hold netns B") as B, hold("hold netns C") as C:
-        out: dict = {"refs": refs(B=B, C=C)}
-        srv = sock_in(B, socket.AF_UNIX)
-        srv.bind(abstract)
-        srv.listen()
-        a: dict = {}
-        for who, h in (("B", B), ("C", C), ("init", None)):
-            x = sock_in(h, socket.AF_UNIX)
-            x.settimeout(2)
-            a[f"connect from {who}"] = try_errno(x.connect, abstract)
-            x.close()
-        clash = sock_in(C, socket.AF_UNIX)
-        a["bind the same name in C"] = try_errno(clash.bind, abstract)
-        again = sock_in(B, socket.AF_UNIX)
-        a["bind the same name again in B"] = try_errno(again.bind, abstract)
-        again.close()
-        for who, where in (("B", B.pid), ("C", C.pid), ("init", 1)):
-            a[f"listed in {who}'s /proc/net/unix"] = _unix_table(where, "@" + tag)["entries"]
-        clash.close()
-        srv.close()
-        out["abstract"] = a
+def fresh_netns_loopback(port: int = 0) -> dict:
+    """A netns nobody configured: lo's state (netlink IFF_UP from a socket in B, B's own
+    sysfs flags/operstate, /proc/<holder>/net/fib_trie) and what bind/connect/sendto do
+    there — then the same after setting lo up."""
+    port = port or random.randint(40000, 49999)
+    with netns_holder("hold a fresh netns B", sysfs=True) as B:
 
-        p: dict = {}
-        srv = sock_in(B, socket.AF_UNIX)
-        srv.bind(path)
-        srv.listen()
+        def state() -> dict:
+            lo = link_in(B, "lo")
+            with open(f"/proc/{B.pid}/net/fib_trie") as f:
+                fib = f.read()
+            return {
+                "netlink IFF_UP": lo["up"] if lo else None,
+                "sysfs flags": read_attr(B, "lo", "flags"),
+                "sysfs operstate": read_attr(B, "lo", "operstate"),
+                "fib_trie has 127.0.0.1": "127.0.0.1" in fib,
+            }
+
+        out = {"port": port, "before": {**state(), **_attempts(B, port)}}
+        with rtnl_in(B) as r:
+            need(r.set("lo", up=True), "set lo up in B")
+        out["after_lo_up"] = {**state(), **_attempts(B, port)}
+    return out
+
+
+@op
+def same_port_in_two_netns(port: int = 0) -> dict:
+    """127.0.0.1:PORT bound in B, C (lo up, by their holders) and init at once; a second
+    bind in B; each holder's /proc/<pid>/net/tcp; and which listener a connect from B
+    reaches."""
+    port = port or random.randint(40000, 49999)
+    with (
+        netns_holder("hold netns B", lo_up=True) as B,
+        netns_holder("hold netns C", lo_up=True) as C,
+    ):
+        lis = {"B": sock_in(B), "C": sock_in(C), "init": sock_in(None)}
+        out: dict = {"port": port}
         try:
-            cli = sock_in(C, socket.AF_UNIX)
-            cli.settimeout(2)
-            p["connect from C"] = try_errno(cli.connect, path)
-            if p["connect from C"] is None:
-                conn, _ = srv.accept()
-                cli.sendall(b"nsh27")
-                p["data"] = conn.recv(16).decode()
-                p["accepted socket"] = sock_ns(conn)
-                p["client socket"] = sock_ns(cli)
-                conn.close()
-            for who, where in (("B", B.pid), ("C", C.pid)):
-                p[f"listening in {who}'s /proc/net/unix"] = _unix_table(where, path)["listening"]
+            for k, s in lis.items():
+                out[f"bind in {k}"] = try_errno(s.bind, ("127.0.0.1", port))
+                if out[f"bind in {k}"] is None:
+                    s.listen()
+                s.setblocking(False)
+            again = sock_in(B)
+            out["second bind in B"] = try_errno(again.bind, ("127.0.0.1", port))
+            again.close()
+            out["listed in B's tcp"] = ports(B.pid).count(port)
+            out["listed in C's tcp"] = ports(C.pid).count(port)
+            cli = sock_in(B)
+            cli.settimeout(3)
+            out["connect from B"] = try_errno(cli.connect, ("127.0.0.1", port))
+            select.select([lis["B"]], [], [], 1.0)
+            out["accepted by"] = []
+            for k, s in lis.items():
+                try:
+                    conn, _ = s.accept()
+                    out["accepted by"].append(k)
+                    conn.close()
+                except OSError:
+                    pass
             cli.close()
         finally:
-            srv.close()
-            os.unlink(path)
-        out["path"] = p
+            for s in lis.values():
+                s.close()
     return out
 
 
 # ------------------------------------------------------------------ item 28
-
-
-def _proc_net_dev_path(path: str) -> list[str]:
-    with open(path) as f:
-        return sorted(ln.split(":")[0].strip() for ln in f.read().splitlines()[2:])
 
 
 def _look() -> dict:
@@ -114,10 +140,12 @@ def _look() -> dict:
     and its own and its process's netns inodes."""
     with rtnl_here() as r:
         nl = r.names()
+    with open("/proc/net/dev") as f:
+        proc_net = sorted(parse_net_dev(f.read()))
     return {
-        "/proc/self/net/dev": proc_dev("self"),
-        "/proc/net/dev": _proc_net_dev_path("/proc/net/dev"),
-        "/proc/thread-self/net/dev": proc_dev("thread-self"),
+        "/proc/self/net/dev": net_dev_names("self"),
+        "/proc/net/dev": proc_net,
+        "/proc/thread-self/net/dev": net_dev_names("thread-self"),
         "RTM_GETLINK dump": nl,
         "/proc/thread-self/ns/net": ns_ino("net"),
         "/proc/self/ns/net": ns_ino("net", "self"),
@@ -176,15 +204,15 @@ def proc_net_follows_leader() -> dict:
         if res["errno"]:
             raise OSError(f"creating dummy nsh28b in B: {res['errno']}")
 
-    with hold("hold netns B (with dummy nsh28b)", setup=setup) as B:
+    with netns_holder("hold netns B (with dummy nsh28b)", setup=setup) as B:
         out = fork_call(_leader_vs_thread, B.ns())
         for case, seen in out.items():
             if isinstance(seen, dict) and "error" in seen:
                 raise SetupError(f"looking from the {case}: {seen['error']}")
         if "exception" in out:
             raise SetupError(f"the threaded process: {out['exception']}")
-        out["B reference"] = {"devices": proc_dev(B.pid), "inode": B.ino()}
-        out["init reference"] = {"devices": proc_dev(1), "inode": ns_ino("net", "1")}
+        out["B reference"] = {"devices": net_dev_names(B.pid), "inode": B.ino()}
+        out["init reference"] = {"devices": net_dev_names(1), "inode": ns_ino("net", "1")}
     return out
 
 
@@ -221,8 +249,8 @@ def netlink_events_and_nsids(nsid: int = 42) -> dict:
     *nsid* with RTM_NEWNSID (what `ip netns set B 42` sends): the event, GETNSID, the id
     dump (`ip netns list-id`), changing and reusing it; a veth init<->B and its
     IFLA_LINK_NETNSID on both sides."""
-    with hold("hold netns B") as B, hold("hold netns C") as C:
-        fd_b, fd_c, fd_i = netns_fd(B), netns_fd(C), netns_fd(None)
+    with netns_holder("hold netns B") as B, netns_holder("hold netns C") as C:
+        fd_b, fd_c, fd_i = open_netns(B), open_netns(C), open_netns(None)
         mon_i = rtnl_in(None, groups=(rtnl.RTNLGRP_LINK,))
         mon_b = rtnl_in(B, groups=(rtnl.RTNLGRP_LINK,))
         ids_i = rtnl_in(None, groups=(rtnl.RTNLGRP_NSID,))

@@ -1,6 +1,10 @@
-"""Guest probes of the setns area, part B: a netns switch is per thread (item 14), joining
-mount (15), user (16), pid (17) and time (18) namespaces. See probes_setns_a for the
-conventions (raw observations, SetupError for scene steps)."""
+"""Guest probes of test_setns.py, joining each kind of namespace: a netns switch is per
+thread (item 14), joining mount (15), user (16), pid (17) and time (18) namespaces — by a
+single-threaded root, with a second thread, without a capability, as another user.
+
+As in probes_setns_rules: every attempt runs in a forked child and returns raw
+observations (setns_attempts.py); a step that only sets the scene raises SetupError.
+"""
 
 from __future__ import annotations
 
@@ -9,23 +13,14 @@ import json
 import os
 import time
 
-from nsops import (
-    CLONE,
-    CLONE_FS,
-    NOBODY,
-    become,
-    drop_effective_caps,
-    in_ns,
-    libc,
-    mount,
-    ns_ino,
-    setns,
-    try_errno,
-)
-from probes_setns_a import attempt, hold, link_names, make_dummy, with_thread
-from procs import fork_call, run_threads
-from registry import op
-from views import proc_net_dev
+from .nsops import NOBODY, become, drop_effective_caps, in_ns, libc, mount, ns_ino, setns, try_errno
+from .procs import fork_call, nspid, run_threads
+from .registry import op
+from .rtnl import link_names
+from .scene import start_holder
+from .setns_attempts import attempt, make_dummy, with_thread
+from .uapi import CLONE, CLONE_FS
+from .views import proc_net_dev
 
 # ------------------------------------------------------------------ item 14
 
@@ -35,9 +30,9 @@ def setns_per_thread() -> dict:
     """Two threads of one process setns() into netns B and C at once; the main thread
     stays. Each reports both nsfs links (thread-self, self), its RTM_GETLINK list and both
     procfs net/dev lists."""
-    b = hold("hold netns B", kinds=("net",), setup=make_dummy("nshs14b"))
+    b = start_holder("hold netns B", kinds=("net",), setup=make_dummy("nshs14b"))
     try:
-        c = hold("hold netns C", kinds=("net",), setup=make_dummy("nshs14c"))
+        c = start_holder("hold netns C", kinds=("net",), setup=make_dummy("nshs14c"))
     except BaseException:
         b.release()
         raise
@@ -82,7 +77,7 @@ def setns_mnt_rules() -> dict:
         mount("nshs15", "/mnt", "tmpfs")
         open(marker, "w").close()
 
-    with hold("hold a mount ns with a tmpfs on /mnt", kinds=("mnt",), setup=setup) as h:
+    with start_holder("hold a mount ns with a tmpfs on /mnt", kinds=("mnt",), setup=setup) as h:
 
         def sees():
             return os.path.exists(marker)
@@ -133,9 +128,9 @@ def _uid_view() -> dict:
 @op
 def setns_user_rules() -> dict:
     """Joining a user ns. U: made by uid 65534 (map 0 65534 1); R: made by root."""
-    nob = hold("hold uid 65534's user ns U", kinds=("user",), as_uid=NOBODY)
+    nob = start_holder("hold uid 65534's user ns U", kinds=("user",), as_uid=NOBODY)
     try:
-        roots = hold("hold root's user ns R", kinds=("user",))
+        roots = start_holder("hold root's user ns R", kinds=("user",))
     except BaseException:
         nob.release()
         raise
@@ -164,20 +159,12 @@ def setns_user_rules() -> dict:
 # ------------------------------------------------------------------ item 17
 
 
-def _nspid(pid: int) -> list[int]:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("NSpid:"):
-                return [int(x) for x in line.split()[1:]]
-    return []
-
-
 @op
 def setns_pid_rules() -> dict:
     """Joining a pid ns P (a holder is its pid 1): getpid() and /proc/self/ns/pid stay,
     pid_for_children changes; a child forked afterwards is in P (its getpid, its NSpid
     line, its /proc/self/ns/pid); from inside P, setns to the ancestor pid ns -> EINVAL."""
-    with hold("hold a pid ns P", kinds=("pid",), fork_inner=True) as h:
+    with start_holder("hold a pid ns P", kinds=("pid",), fork_inner=True) as h:
         init_pid_ns = ns_ino("pid", "self")
 
         def child():
@@ -203,7 +190,7 @@ def setns_pid_rules() -> dict:
             os.close(wp)
             r["forked"] = json.loads(os.read(rp, 4096) or b"{}")
             r["forked"]["fork_returned"] = c
-            r["forked"]["NSpid"] = _nspid(c)
+            r["forked"]["NSpid"] = nspid(c)
             os.write(go_w, b"x")
             os.waitpid(c, 0)
             return r
@@ -213,7 +200,7 @@ def setns_pid_rules() -> dict:
             res = fork_call(child)
         finally:
             os.close(init_fd)
-        return {"P": h.ino("pid"), "init": init_pid_ns, "holder_NSpid": _nspid(h.pid), **res}
+        return {"P": h.ino("pid"), "init": init_pid_ns, "holder_NSpid": nspid(h.pid), **res}
 
 
 # ------------------------------------------------------------------ item 18
@@ -248,7 +235,7 @@ def setns_time_rules(offset_s: int = 100000) -> dict:
         with open("/proc/self/timens_offsets", "w") as f:
             f.write(f"monotonic {offset_s} 0\nboottime {offset_s} 0\n")
 
-    with hold("hold a time ns with offsets", kinds=("time",), setup=offsets) as h:
+    with start_holder("hold a time ns with offsets", kinds=("time",), setup=offsets) as h:
         path = h.ns("time_for_children")
         target = os.stat(path).st_ino
 

@@ -1,42 +1,125 @@
-"""Guest probes of the sysfs-views area, part C: a real NIC's device tree across a move
-(item 7), one name in two netns (8), attribute ownership, writes and counters across a
-move (9), and `ip netns exec` (10).
+"""Guest probes of test_sysfs_moves.py: a device moving between network namespaces as
+uevents, rtnetlink and sysfs views show it — a dummy (item 6), three renaming moves (v2),
+the spare NIC's device tree (7), attribute owners, writes and counters (9).
+
+Uevents are read with uevents.py (a listener per netns). They are sent inside the
+RTM_NEWLINK request, before its ACK, so a drain right after the request is complete: no
+sleeps. Each op builds its own scene (sysfs_scene.py) and returns raw observations; the
+host decides what they must be.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-import subprocess
 
-import nsops
-from nsops import CLONE, NOBODY, try_errno
-from probes_sysfs_a import (
-    SetupError,
+from . import nsops
+from .nsops import NOBODY, try_errno
+from .procs import wait_until
+from .registry import SetupError, op
+from .rtnl import RTNLGRP_LINK, Rtnl, link_names, link_present
+from .scene import in_child, need, start_holder, step
+from .sysfs_scene import (
     dummy_setup,
-    hold,
-    in_child,
     listdir,
-    mount_at,
-    mounts,
+    mount_sysfs_of,
+    names_in,
     nl_link,
-    nl_names,
-    nl_ok,
     owner,
     private_mounts,
-    proc_dev_names,
     read_text,
-    st_dev,
-    step,
-    sysfs_of,
+    short,
     sysfs_views,
+    uevents_about,
     write_text,
 )
-from probes_sysfs_b import short
-from procs import wait_until
-from registry import op
-from rtnl import Rtnl, link_present
-from uevents import Uevents
+from .uapi import CLONE
+from .uevents import Uevents
+from .views import proc_net_dev
+
+# ------------------------------------------------------------------ item 6
+
+
+@op
+def sysfs_move_views_and_uevents() -> dict:
+    """`ip link set nshv6 netns B` as one RTM_NEWLINK: uevents seen in init, in B and in a
+    bystander C; RTM_NEWLINK/DELLINK multicast in init and B; init's /sys and a B-tagged
+    sysfs, before and after."""
+    with (
+        start_holder("holder B (new netns)", setup=dummy_setup("nshv6b")) as b,
+        start_holder("holder C") as c,
+    ):
+
+        def child():
+            private_mounts()
+            mount_sysfs_of(b.ns(), "/mnt/b")
+            ue = {"init": Uevents(None), "B": Uevents(b.ns()), "C": Uevents(c.ns())}
+            mon = {"init": Rtnl(groups=(RTNLGRP_LINK,)), "B": Rtnl(b.ns(), (RTNLGRP_LINK,))}
+            bfd = os.open(b.ns(), os.O_RDONLY)
+
+            def snap():
+                return {
+                    "uevents": {k: uevents_about(u.read(), {"nshv6"}) for k, u in ue.items()},
+                    "rtnl": {
+                        k: [
+                            [e["type"], e["ifname"]]
+                            for e in m.events()
+                            if e.get("ifname") == "nshv6"
+                        ]
+                        for k, m in mon.items()
+                    },
+                    "init_sysfs": sysfs_views(),
+                    "b_sysfs": sysfs_views("/mnt/b"),
+                    "b_netlink": names_in(b.ns()),
+                }
+
+            with Rtnl() as rt:
+                need(rt.add("nshv6"), "create dummy nshv6 in init")
+                created = snap()
+                err = rt.set("nshv6", netns_fd=bfd)
+                moved = snap()
+                if err["errno"]:
+                    rt.delete("nshv6")
+            return {"created": created, "move": err, "moved": moved}
+
+        return in_child("item 6", child)
+
+
+# ------------------------------------------------------------------ v2
+
+
+@op
+def sysfs_move_uevent_sequences() -> dict:
+    """The uevents of three moves into B, in order: plain (nshv2a); with a new name that is
+    free in B (nshv2r -> nshv2n); with a new name while the old one is taken in B (nshv2c
+    -> nshv2x: the kernel renames inside the move)."""
+    with start_holder("holder B (new netns, dummy nshv2c)", setup=dummy_setup("nshv2c")) as b:
+
+        def child():
+            ue_i, ue_b = Uevents(None), Uevents(b.ns())
+            bfd = os.open(b.ns(), os.O_RDONLY)
+            out = {}
+            with Rtnl() as rt:
+                for case, name, new in (
+                    ("plain", "nshv2a", None),
+                    ("rename", "nshv2r", "nshv2n"),
+                    ("clash_rename", "nshv2c", "nshv2x"),
+                ):
+                    need(rt.add(name), f"create dummy {name} in init")
+                    ue_i.read(), ue_b.read()
+                    err = rt.set(name, netns_fd=bfd, ifname=new)
+                    names = {name, new or name}
+                    out[case] = {
+                        "move": err,
+                        "target": uevents_about(ue_b.read(), names),
+                        "source": uevents_about(ue_i.read(), names),
+                    }
+                    if err["errno"]:
+                        rt.delete(name)
+            return out
+
+        return in_child("v2", child)
+
 
 # ------------------------------------------------------------------ item 7
 
@@ -48,7 +131,7 @@ def sysfs_nic_device_tree(nic: str = "eth1") -> dict:
     uevents in both, rtnetlink in both. Returns the NIC to init (named *nic*, DOWN)."""
     if not link_present(nic):
         raise SetupError(f"find the spare NIC {nic} in init: not there")
-    with hold("holder B (new netns, dummy nshv7b)", setup=dummy_setup("nshv7b")) as b:
+    with start_holder("holder B (new netns, dummy nshv7b)", setup=dummy_setup("nshv7b")) as b:
         try:
             return in_child("item 7", _nic_move, b.ns(), nic)
         finally:
@@ -59,7 +142,7 @@ def sysfs_nic_device_tree(nic: str = "eth1") -> dict:
 
 def _nic_move(b_ns: str, nic: str) -> dict:
     private_mounts()
-    sysfs_of(b_ns, "/mnt/b")
+    mount_sysfs_of(b_ns, "/mnt/b")
     devpath = os.path.realpath(f"/sys/class/net/{nic}")  # /sys/devices/pci.../net/eth1
     glue = os.path.dirname(devpath)
     b_glue = "/mnt/b" + glue[len("/sys") :]
@@ -83,7 +166,7 @@ def _nic_move(b_ns: str, nic: str) -> dict:
             "b_class_net": listdir("/mnt/b/class/net"),
             "b_link": os.path.realpath(f"/mnt/b/class/net/{nic}"),
             "b_uevent_file": read_text(f"/mnt/b/class/net/{nic}/uevent"),
-            "init_netlink": nl_names(),
+            "init_netlink": link_names(),
             "b_netlink": in_b,
             "init_uevents": [short(e) + [e["devpath"]] for e in ue_i.read()],
             "b_uevents": [short(e) + [e["devpath"]] for e in ue_b.read()],
@@ -104,49 +187,6 @@ def _nic_move(b_ns: str, nic: str) -> dict:
     }
 
 
-# ------------------------------------------------------------------ item 8
-
-
-def _name_view(name: str) -> dict:
-    link = nl_link(name) or {}
-    attrs = {a: read_text(f"/sys/class/net/{name}/{a}") for a in ("ifindex", "address", "mtu")}
-    return {
-        "netlink": {k: link.get(k) for k in ("index", "address", "mtu")},
-        "ioctl_ifindex": socket.if_nametoindex(name) if link else None,
-        "sysfs": attrs,
-        "proc_net_dev": name in proc_dev_names(),
-    }
-
-
-@op
-def sysfs_same_name_two_netns() -> dict:
-    """Dummy nshv8 created in init (mtu 1400) and, by a holder from inside B, in B (mtu
-    1300): each netns's rtnetlink, SIOCGIFINDEX, sysfs and /proc/net/dev views."""
-    init_made = dummy_setup("nshv8", 1400)()
-    if init_made["errno"]:
-        raise SetupError(f"create dummy nshv8 in init: {init_made['errno']}")
-    try:
-        with hold(
-            "holder B (creates dummy nshv8 with mtu 1300)", setup=dummy_setup("nshv8", 1300)
-        ) as b:
-
-            def in_b():
-                step("setns into B", nsops.in_ns, b.ns())
-                step("unshare(NEWNS) + remount /sys", nsops.enter_sysfs_view)
-                return _name_view("nshv8")
-
-            view_b = in_child("item 8 (B view)", in_b) if not b.info["errno"] else None
-            return {
-                "init_made": init_made,
-                "b_made": b.info,
-                "init": _name_view("nshv8"),
-                "b": view_b,
-            }
-    finally:
-        with Rtnl() as rt:
-            rt.delete("nshv8")
-
-
 # ------------------------------------------------------------------ item 9
 
 
@@ -162,13 +202,10 @@ def _send_frames(ifname: str, n: int) -> int:
 
 def _counters(dev: str, root: str = "/sys") -> dict:
     link = nl_link(dev) or {}
-    with open("/proc/thread-self/net/dev") as f:
-        rows = [ln.split(":", 1) for ln in f.read().splitlines()[2:]]
-    proc = next((v.split() for k, v in rows if k.strip() == dev), [])
     return {
         "sysfs": read_text(f"{root}/class/net/{dev}/statistics/tx_packets"),
         "netlink": link.get("tx_packets"),
-        "proc": int(proc[9]) if proc else None,
+        "proc": (proc_net_dev().get(dev) or {}).get("tx_packets"),
     }
 
 
@@ -187,13 +224,13 @@ def sysfs_attrs_across_move() -> dict:
     made by uid 65534 — and back: owners, writes, tx counters at each stage."""
     attr = "/sys/class/net/nshv9"
     with Rtnl() as rt:
-        nl_ok(rt.add("nshv9"), "create dummy nshv9 in init")
+        need(rt.add("nshv9"), "create dummy nshv9 in init")
     try:
         with Rtnl() as rt:
-            nl_ok(rt.set("nshv9", up=True), "set nshv9 up")
+            need(rt.set("nshv9", up=True), "set nshv9 up")
         sent = step("send 7 frames through nshv9 (AF_PACKET)", _send_frames, "nshv9", 7)
         with Rtnl() as rt:  # down: no more traffic (e.g. IPv6 autoconf) can move counters
-            nl_ok(rt.set("nshv9", up=False), "set nshv9 down")
+            need(rt.set("nshv9", up=False), "set nshv9 down")
         out = {"sent": sent, "before": {"owners": _owners("/sys"), "tx": _counters("nshv9")}}
 
         def no_net_admin():
@@ -209,7 +246,7 @@ def sysfs_attrs_across_move() -> dict:
         out["before"]["write_mtu_as_root_of_new_userns"] = in_child(
             "9 new userns", caps_only_in_own_userns
         )
-        with hold(
+        with start_holder(
             "holder U (uid 65534: user+net+mnt ns)", kinds=("user", "net", "mnt"), as_uid=NOBODY
         ) as u:
             out["u_maps"] = [
@@ -253,61 +290,3 @@ def sysfs_attrs_across_move() -> dict:
     finally:
         with Rtnl() as rt:
             rt.delete("nshv9")
-
-
-# ------------------------------------------------------------------ item 10
-
-SCRIPT = (
-    'while IFS= read -r l; do echo "$l"; done </proc/self/mountinfo; echo ---; '
-    "echo /sys/class/net/*; echo ---; exec stat -c %d /sys {sub}"
-)
-
-
-@op
-def sysfs_ip_netns_exec(name: str) -> dict:
-    """In a private mount ns, a tmpfs ("nshv10sub") covers an empty sysfs directory; then
-    one `ip netns exec NAME sh -c ...` prints its mountinfo, class/net and st_dev of /sys
-    and of the covered path (sh builtins: one exec of stat besides ip and sh)."""
-
-    def child():
-        private_mounts()
-        sub = next(
-            p
-            for p in ("/sys/kernel/debug", "/sys/fs/cgroup", "/sys/kernel/tracing")
-            if os.path.isdir(p) and not mount_at(p)
-        )
-        step(f"mount a tmpfs on {sub}", nsops.mount, "nshv10sub", sub, "tmpfs")
-        outside = {
-            "sys_mounts": [m for m in mounts() if m["target"].startswith("/sys")],
-            "sub_dev": st_dev(sub),
-            "sys_dev": st_dev("/sys"),
-        }
-        r = subprocess.run(
-            ["ip", "netns", "exec", name, "sh", "-c", SCRIPT.format(sub=sub)],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-        parts = r.stdout.split("---\n")
-        inside = []
-        for line in parts[0].splitlines():
-            pre, _, post = line.partition(" - ")
-            a, b = pre.split(), post.split()
-            if len(a) > 4 and len(b) > 1 and a[4].startswith("/sys"):
-                inside.append({"target": a[4], "fstype": b[0], "source": b[1]})
-        names = parts[1].split() if len(parts) > 1 else []
-        devs = parts[2].split() if len(parts) > 2 else []
-        return {
-            "sub": sub,
-            "outside": outside,
-            "rc": r.returncode,
-            "stderr": r.stderr[-400:],
-            "inside": {
-                "sys_mounts": inside,
-                "class_net": sorted(n.rsplit("/", 1)[-1] for n in names),
-                "sys_dev": devs[0] if devs else None,
-                "sub_dev": devs[1] if len(devs) > 1 else None,
-            },
-        }
-
-    return in_child("item 10", child)
