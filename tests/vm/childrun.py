@@ -8,6 +8,16 @@ import sys
 from pathlib import Path
 
 
+def nsharness(*args: str, timeout: float = 3600) -> subprocess.CompletedProcess:
+    """The `nsharness` command in a child process, its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def hears_ctrl_c() -> None:
     """Popen preexec_fn: SIGINT as at a terminal. A run started in the background by a
     non-interactive shell (nohup-like CI wrappers, `cmd &`) inherits SIGINT ignored, and a

@@ -7,27 +7,18 @@ its build directory are cached, so later runs rebuild only what a commit touched
 
 import json
 import subprocess
-import sys
 
 import pytest
 
 from harness.report import validate
 
+from .childrun import nsharness
 from .kernel_trees import checked_out, git, linux_tree  # noqa: F401 - shared, also by test_mutants
 
 pytestmark = [pytest.mark.vm, pytest.mark.slow]
 
 TEST = "test_setns_rejects_a_mismatched_nstype_and_non_namespace_fds"
 CONTROL = "test_netns_switch_is_per_thread"  # another setns scenario, not broken by demo
-
-
-def nsharness(*args: str, timeout: float = 3600) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "harness.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def test_patched_tree_goes_to_report_in_one_command(linux_tree, tmp_path, request):  # noqa: F811

@@ -9,25 +9,16 @@ commit after that an incremental rebuild of one file and a relink).
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from harness.report import Report
 
+from .childrun import nsharness
 from .kernel_trees import NSFS_BRANCH, checked_out, linux_tree  # noqa: F401 - the fixture
 
 pytestmark = [pytest.mark.vm, pytest.mark.slow]
-
-
-def nsharness(*args: str, timeout: float = 3600) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "harness.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def nsfs_run(
