@@ -154,7 +154,8 @@ def cmd_shell(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         if args.command:
-            r = m.run(" ".join(args.command), timeout=args.timeout)
+            data = sys.stdin.buffer.read() if args.stdin else None
+            r = m.run(" ".join(args.command), timeout=args.timeout, input=data)
             sys.stdout.write(r.stdout)
             sys.stderr.write(r.stderr)
             return r.rc
@@ -267,6 +268,12 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     s.add_argument("--timeout", type=float, default=600)
+    s.add_argument(
+        "-i",
+        "--stdin",
+        action="store_true",
+        help="feed this process's standard input to the command (e.g. -i -- python3 - < x.py)",
+    )
     s.add_argument("command", nargs="*", help="run this instead of an interactive shell")
     s.set_defaults(func=cmd_shell)
 
