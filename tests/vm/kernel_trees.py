@@ -1,14 +1,20 @@
-"""The kernel tree the slow tests share: Debian's linux-source-6.1 as a git repository, with
-commits that break one behaviour each, built in one build directory (harness.build keys it
-by the tree's path) so a whole session pays the full build once and each commit after that
-only an incremental rebuild.
+"""The kernel trees the slow tests share: Debian's linux-source-X.Y as a git repository
+(tag `base`: the tree as shipped), with commits that break one behaviour each, built in one
+build directory per tree (harness.build keys it by the tree's path) so a whole session pays
+the full build once and each commit after that only an incremental rebuild.
 
-- tag `base`: Debian's tree as shipped (good);
-- tag `demo`: three commits on base, the middle one breaking setns()'s nstype check;
-- branch `nsh-nsfs-owner`: base plus the one-line ns_get_owner() change of docs/kselftest.md
-  (NS_GET_USERNS answers with the caller's user namespace).
+`debian_source_tree(series)` makes the tree of any series whose Debian source package is
+installed (or installable: `apt-get install linux-source-X.Y`); the fixtures name the two
+the tests use:
 
-Whoever builds or runs the tree holds its checkout with `checked_out(tree, ref)`: a lock
+- `linux_tree` (6.1, cache entry linux-source-6.1-demo): tag `base`; tag `demo`, three commits
+  on base, the middle one breaking setns()'s nstype check; branch `nsh-nsfs-owner`: base plus
+  the one-line ns_get_owner() change of docs/kselftest.md (NS_GET_USERNS answers with the
+  caller's user namespace).
+- `linux_tree_72` (7.2, cache entry linux-source-7.2): tag `base` only; the 7.x mutants of
+  tests/vm/mutants.py are branches off it.
+
+Whoever builds or runs a tree holds its checkout with `checked_out(tree, ref)`: a lock
 (tests of other sessions, xdist workers) and the previous checkout put back afterwards.
 """
 
@@ -25,7 +31,6 @@ import pytest
 
 from harness.host.cache import cache_root, locked
 
-TARBALL = Path("/usr/src/linux-source-6.1.tar.xz")
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "nsharness",
     "GIT_AUTHOR_EMAIL": "nsharness@example.invalid",
@@ -89,15 +94,49 @@ def one_line_commit(tree: Path, branch: str, base: str, rel: str, old: str, new:
     return commit
 
 
-def _create(tree: Path) -> None:
-    tree.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        ["tar", "-xf", str(TARBALL), "-C", str(tree), "--strip-components=1"], check=True
-    )
-    git(tree, "init", "-q")
-    git(tree, "add", "-A", "-f")  # Debian's tarball ships a .gitignore of "/*"
-    git(tree, "commit", "-q", "-m", "base: Debian linux-source-6.1")
-    git(tree, "tag", "base")
+def tarball(series: str) -> Path:
+    """Debian's source tarball of *series* (/usr/src/linux-source-X.Y.tar.xz), installed
+    with apt-get if it is missing and we are root; a skip saying what to install otherwise."""
+    path = Path(f"/usr/src/linux-source-{series}.tar.xz")
+    if path.exists():
+        return path
+    pkg = f"linux-source-{series}"
+    if os.geteuid() == 0:
+        res = subprocess.run(
+            ["apt-get", "install", "-y", "-q", "--no-install-recommends", pkg],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        )
+        if res.returncode == 0 and path.exists():
+            return path
+        why = (res.stderr.strip().splitlines() or ["no output"])[-1]
+        pytest.skip(f"needs Debian's {pkg} ({path}); apt-get install {pkg}: {why}")
+    pytest.skip(f"needs Debian's {pkg} ({path}): apt-get install {pkg}")
+
+
+def debian_source_tree(series: str, name: str | None = None, extra=None) -> Path:
+    """Debian's linux-source-*series* as a git tree under the cache (cache entry *name*,
+    linux-source-X.Y by default), tagged `base`; *extra(tree)* adds commits once, when the
+    tree is made. Made once, under a lock; reused after that."""
+    tree = cache_root() / "src" / (name or f"linux-source-{series}")
+    with locked(tree):
+        if not (tree / ".git").exists():
+            source = tarball(series)
+            tree.mkdir(parents=True, exist_ok=True)
+            subprocess.run(
+                ["tar", "-xf", str(source), "-C", str(tree), "--strip-components=1"], check=True
+            )
+            git(tree, "init", "-q")
+            git(tree, "add", "-A", "-f")  # Debian's tarball ships a .gitignore of "/*"
+            git(tree, "commit", "-q", "-m", f"base: Debian linux-source-{series}")
+            git(tree, "tag", "base")
+            if extra:
+                extra(tree)
+    return tree
+
+
+def _demo_commits(tree: Path) -> None:
     doc = "Documentation/admin-guide/namespaces/compatibility-list.rst"
     commit_edit(
         tree,
@@ -127,19 +166,8 @@ def _create(tree: Path) -> None:
 def linux_tree() -> dict:
     """linux-source-6.1 as a git tree: tags base (good) and demo (bad at the tip), branch
     nsh-nsfs-owner (NS_GET_USERNS broken); checked out at demo."""
-    if not TARBALL.exists():
-        if os.geteuid() != 0:
-            pytest.skip("needs Debian's linux-source-6.1 (apt-get install linux-source-6.1)")
-        subprocess.run(
-            ["apt-get", "install", "-y", "-q", "--no-install-recommends", "linux-source-6.1"],
-            check=True,
-            capture_output=True,
-            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-        )
-    tree = cache_root() / "src" / "linux-source-6.1-demo"
+    tree = debian_source_tree("6.1", "linux-source-6.1-demo", _demo_commits)
     with locked(tree):
-        if not (tree / ".git").exists():
-            _create(tree)
         nsfs = one_line_commit(
             tree,
             NSFS_BRANCH,
@@ -158,6 +186,13 @@ def linux_tree() -> dict:
         "base": git(tree, "rev-parse", "base"),
         "nsfs_broken": nsfs,
     }
+
+
+@pytest.fixture(scope="session")
+def linux_tree_72() -> dict:
+    """linux-source-7.2 as a git tree (tag base), for the 7.x mutants."""
+    tree = debian_source_tree("7.2")
+    return {"tree": tree, "base": git(tree, "rev-parse", "base")}
 
 
 @contextlib.contextmanager
