@@ -8,12 +8,13 @@ regression would look.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import pytest
 
 from ..kernel.model import Kernel
 
-__all__ = ["kernel_version", "needs_config", "needs_version"]
+__all__ = ["Boundary", "kernel_version", "needs_config", "needs_version"]
 
 
 def kernel_version(k: Kernel) -> tuple[int, int, int]:
@@ -46,3 +47,42 @@ def needs_config(k: Kernel, option: str, what: str, allow_module: bool = True) -
     if k.config.get(option) not in ok:
         pytest.skip(f"{what} needs CONFIG_{option}; kernel {k.release} has "
                     f"{k.config.get(option, 'n')}")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Boundary:
+    """The release a behaviour changed in, as a test states it per version.
+
+    *since* is the first release with the new behaviour. *verified* says a kernel of that
+    release (or the last one before it) was booted and showed it; otherwise the number is
+    read from the source (commit dates, pull tags) and the test says so: "boundary from
+    source, unverified". With *window*, the release is not known at all, only that the old
+    behaviour was seen up to *window[0]* and the new one from *since*: a kernel in between
+    may show either (state() == "either"), and the test accepts either, but not a mix."""
+
+    what: str
+    since: tuple[int, ...]
+    verified: bool = False
+    window: tuple[int, ...] | None = None
+
+    def state(self, k: Kernel) -> str:
+        """ "new", "old" or (inside an unknown window) "either", for kernel *k*."""
+        v = kernel_version(k)
+        if v >= tuple(self.since):
+            return "new"
+        if self.window is not None and v[: len(self.window)] > tuple(self.window):
+            return "either"
+        return "old"
+
+    def has(self, k: Kernel) -> bool:
+        return self.state(k) == "new"
+
+    def note(self) -> str:
+        """'NS_GET_ID is new in 6.18 (boundary from source, unverified)'."""
+        since = ".".join(map(str, self.since))
+        if self.window is not None:
+            last = ".".join(map(str, self.window))
+            return (f"{self.what} is new after {last}, seen from {since} (the release in "
+                    "between is unknown: boundary from source, unverified)")  # fmt: skip
+        how = "" if self.verified else " (boundary from source, unverified)"
+        return f"{self.what} is new in {since}{how}"
