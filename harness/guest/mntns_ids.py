@@ -67,3 +67,24 @@ def listmount_count(mnt_ns_id: int):
 def mountinfo_lines(pid: str) -> int:
     with open(f"/proc/{pid}/mountinfo") as f:
         return sum(1 for _ in f)
+
+
+def mnt_ns_walk(fd: int, req: int, limit: int = 64) -> list:
+    """NS_MNT_GET_NEXT (or _PREV) from *fd* step by step: the mount ns ids it reaches, and
+    last the errno that ended the walk (ENOENT at the end of the list)."""
+    out: list = []
+    cur = os.dup(fd)
+    try:
+        for _ in range(limit):
+            buf = ctypes.create_string_buffer(16)
+            struct.pack_into("I", buf, 0, 16)
+            nxt = libc.ioctl(cur, ctypes.c_ulong(req), buf)
+            if nxt < 0:
+                out.append(errno_name(ctypes.get_errno()))
+                break
+            out.append(struct.unpack("IIQ", buf.raw)[2])
+            os.close(cur)
+            cur = nxt
+    finally:
+        os.close(cur)
+    return out

@@ -14,7 +14,6 @@ import os
 import random
 import select
 import socket
-import struct
 import threading
 
 from . import rtnl
@@ -219,25 +218,6 @@ def proc_net_follows_leader() -> dict:
 # ------------------------------------------------------------------ item 29
 
 
-def _all_nsid_events(mon: rtnl.Rtnl, timeout: float) -> list[list]:
-    """[ifname, nsid from the NETLINK_LISTEN_ALL_NSID cmsg] of the link events received."""
-    out = []
-    while select.select([mon.s], [], [], timeout)[0]:
-        timeout = 0.0
-        data, anc, _fl, _ad = mon.s.recvmsg(1 << 16, socket.CMSG_SPACE(4))
-        nsid = None
-        for lvl, typ, d in anc:
-            if lvl == rtnl.SOL_NETLINK and typ == rtnl.NETLINK_LISTEN_ALL_NSID:
-                nsid = struct.unpack("i", d[:4])[0]
-        off = 0
-        while off + 16 <= len(data):
-            ln, t, _f, _s, _p = struct.unpack_from("IHHII", data, off)
-            if t in (rtnl.RTM_NEWLINK, rtnl.RTM_DELLINK):
-                out.append([rtnl.parse_link(data[off + 16 : off + ln]).get("ifname"), nsid])
-            off += (ln + 3) & ~3
-    return out
-
-
 def _names(mon: rtnl.Rtnl, timeout: float = 0.2) -> list[str]:
     return sorted({e["ifname"] for e in mon.events(timeout) if e.get("ifname")})
 
@@ -269,18 +249,18 @@ def netlink_events_and_nsids(nsid: int = 42) -> dict:
                 "uevent listener in init": sorted({e.get("interface") for e in ue_i.read(0.2)}),
                 "uevent listener in B": sorted({e.get("interface") for e in ue_b.read(0.2)}),
             }
-            _all_nsid_events(mon_all, 0.0)  # (drops init's own events so far)
+            mon_all.events_with_nsid(0.0)  # (drops init's own events so far)
             nl.delete("nsh29i")
             nlb.delete("nsh29b")
             need(nlb.add("nsh29x"), "create dummy nsh29x in B")
-            out["all-nsid listener, B without an id"] = _all_nsid_events(mon_all, 0.1)
+            out["all-nsid listener, B without an id"] = mon_all.events_with_nsid(0.1)
             used = set(nl.nsids())
             n = next(i for i in range(nsid, nsid + 1000) if i not in used)
             out["nsid"] = n
             out["set"] = nl.set_nsid(fd_b, n)
             out["NEWNSID events in init"] = [e for e in ids_i.events(0.2) if "nsid" in e]
             need(nlb.add("nsh29y"), "create dummy nsh29y in B")
-            out["all-nsid listener, B with an id"] = _all_nsid_events(mon_all, 0.2)
+            out["all-nsid listener, B with an id"] = mon_all.events_with_nsid(0.2)
             out["plain init listener meanwhile"] = _names(mon_i, 0.0)
             out["GETNSID B"] = nl.get_nsid(fd_b)
             out["id dump"] = nl.nsids()

@@ -30,6 +30,14 @@ OP_MODULES = (
     "probes_devices_links",
     "probes_device_nodes",
     "probes_devices_moves",
+    "probes_nsfs_ids",
+    "probes_active_refs",
+    "probes_listns",
+    "probes_netns_links",
+    "probes_userns_mounts",
+    "probes_pidfd_info",
+    "probes_pid_namespaces",
+    "probes_mntns_from_fds",
 )
 
 

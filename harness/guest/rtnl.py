@@ -24,11 +24,13 @@ from .rtnlmsg import (  # noqa: F401 - re-exported: probes use rtnl.<name>
     IFLA_INFO_DATA,
     IFLA_INFO_KIND,
     IFLA_LINK,
+    IFLA_LINK_NETNSID,
     IFLA_LINKINFO,
     IFLA_MACVLAN_MODE,
     IFLA_MASTER,
     IFLA_MTU,
     IFLA_NET_NS_FD,
+    IFLA_NETNS_IMMUTABLE,
     IFLA_NEW_IFINDEX,
     IFLA_PROP_LIST,
     MACVLAN_MODE_BRIDGE,
@@ -55,6 +57,7 @@ from .rtnlmsg import (  # noqa: F401 - re-exported: probes use rtnl.<name>
     RTM_NEWLINK,
     RTM_NEWLINKPROP,
     RTM_NEWNSID,
+    RTM_SETLINK,
     RTNLGRP_LINK,
     RTNLGRP_NSID,
     SOL_NETLINK,
@@ -160,9 +163,13 @@ class Rtnl:
         data: bytes = b"",
         up: bool = False,
         flags: int = NLM_F_CREATE | NLM_F_EXCL,
+        index: int = 0,
+        extra: bytes = b"",
     ) -> dict:
-        """RTM_NEWLINK create; a veth *peer* may go straight into another netns."""
-        body = ifinfo(0, IFF_UP if up else 0, IFF_UP if up else 0) + astr(IFLA_IFNAME, name)
+        """RTM_NEWLINK create; a veth *peer* may go straight into another netns; *index*
+        asks for that ifindex; *extra* is more attributes, as bytes."""
+        body = ifinfo(index, IFF_UP if up else 0, IFF_UP if up else 0) + astr(IFLA_IFNAME, name)
+        body += extra
         if netns_fd is not None:
             body += au32(IFLA_NET_NS_FD, netns_fd)
         if link is not None:
@@ -189,8 +196,11 @@ class Rtnl:
         up: bool | None = None,
         mtu: int | None = None,
         master: int | None = None,
+        extra: bytes = b"",
+        mtype: int = RTM_NEWLINK,
     ) -> dict:
-        """RTM_NEWLINK on an existing link (move with IFLA_NET_NS_FD, rename, up/down)."""
+        """RTM_NEWLINK (or *mtype*, e.g. RTM_SETLINK) on an existing link (move with
+        IFLA_NET_NS_FD, rename, up/down); *extra* is more attributes, as bytes."""
         if not index:
             index = self.index_of(name) or 0
             if not index:
@@ -207,7 +217,7 @@ class Rtnl:
             body += au32(IFLA_MTU, mtu)
         if master is not None:
             body += au32(IFLA_MASTER, master)
-        r = self.req(RTM_NEWLINK, 0, body)
+        r = self.req(mtype, 0, body + extra)
         return {"errno": r["errno"], "extack": r["extack"]}
 
     def delete(self, name: str | None = None, index: int = 0) -> dict:
@@ -261,6 +271,26 @@ class Rtnl:
         return parse_nsid(r["msgs"][0][1]) if r["msgs"] else None
 
     # ------------------------------------------------------------ multicast events
+    def events_with_nsid(self, timeout: float = 0.0) -> list[list]:
+        """[ifname, nsid] of the link events received, the nsid from the
+        NETLINK_LISTEN_ALL_NSID cmsg (None without one); wait at most *timeout* for the
+        first."""
+        out = []
+        while select.select([self.s], [], [], timeout)[0]:
+            timeout = 0.0
+            data, anc, _fl, _ad = self.s.recvmsg(1 << 16, socket.CMSG_SPACE(4))
+            nsid = None
+            for lvl, typ, d in anc:
+                if lvl == SOL_NETLINK and typ == NETLINK_LISTEN_ALL_NSID:
+                    nsid = struct.unpack("i", d[:4])[0]
+            off = 0
+            while off + 16 <= len(data):
+                ln, t, _f, _s, _p = struct.unpack_from("IHHII", data, off)
+                if t in (RTM_NEWLINK, RTM_DELLINK):
+                    out.append([parse_link(data[off + 16 : off + ln]).get("ifname"), nsid])
+                off += (ln + 3) & ~3
+        return out
+
     def events(self, timeout: float = 0.0) -> list[dict]:
         """Drain notifications ({type, ifname, index} / {type, nsid}); wait at most
         *timeout* for the first one."""

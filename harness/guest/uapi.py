@@ -40,3 +40,38 @@ MNT_DETACH = 2
 
 # x86_64 syscall number nsops calls through syscall(2).
 SYS_PIDFD_OPEN = 434
+
+# ---------------------------------------------------------------- since 6.12 (items 38-71)
+# Namespace ids (include/uapi/linux/nsfs.h): NS_GET_ID = _IOR(0xb7, 13, __u64); the fixed ids
+# and inode numbers of the initial namespaces (enum init_ns_id / init_ns_ino, 6.19 / 6.17).
+NS_GET_ID = 0x8008B70D
+INIT_NS_ID = {"ipc": 1, "uts": 2, "user": 3, "pid": 4, "cgroup": 5, "time": 6, "net": 7, "mnt": 8}
+INIT_NS_INO = {"ipc": 0xEFFFFFFF, "uts": 0xEFFFFFFE, "user": 0xEFFFFFFD, "pid": 0xEFFFFFFC,
+               "cgroup": 0xEFFFFFFB, "time": 0xEFFFFFFA, "net": 0xEFFFFFF9,
+               "mnt": 0xEFFFFFF8}  # fmt: skip
+PROC_DYNAMIC_FIRST = 0xF0000000  # fs/proc/generic.c: proc_alloc_inum() hands out from here
+# nsfs file handles (include/uapi/linux/fcntl.h, exportfs.h): FD_NSFS_ROOT, FILEID_NSFS,
+# struct nsfs_file_handle {__u64 ns_id; __u32 ns_type; __u32 ns_inum;} (16 bytes).
+FD_NSFS_ROOT, FILEID_NSFS, NSFS_HANDLE_SIZE = -10003, 0xF1, 16
+FILEID_INO64_GEN = 0x81  # what AT_HANDLE_FID gives for an nsfs file before nsfs had handles
+AT_FDCWD, AT_EMPTY_PATH, AT_HANDLE_FID, AT_RECURSIVE = -100, 0x1000, 0x200, 0x8000
+# listns(2) (kernel/nstree.c): struct ns_id_req is 32 bytes in version 0.
+LISTNS_CURRENT_USER, NS_ID_REQ_SIZE_VER0 = 0xFFFFFFFFFFFFFFFF, 32
+# pidfd (include/uapi/linux/pidfd.h): PIDFD_GET_INFO = _IOWR(0xFF, 11, struct pidfd_info);
+# PIDFD_GET_<TYPE>_NAMESPACE = _IO(0xFF, n); the PIDFD_SELF sentinel (6.15).
+PIDFD_INFO_SIZE_VER0 = 64
+PIDFD_INFO_PID, PIDFD_INFO_CREDS, PIDFD_INFO_CGROUPID = 1 << 0, 1 << 1, 1 << 2
+PIDFD_INFO_EXIT, PIDFD_INFO_SUPPORTED_MASK = 1 << 3, 1 << 5
+PIDFD_GET_NS = {"cgroup": 1, "ipc": 2, "mnt": 3, "net": 4, "pid": 5, "pid_for_children": 6,
+                "time": 7, "time_for_children": 8, "user": 9, "uts": 10}  # fmt: skip
+PIDFD_SELF, PIDFD_SELF_PROCESS = -10000, -10001
+# Mount namespaces from fds (include/uapi/linux/mount.h, sched.h; 7.0-7.1).
+OPEN_TREE_CLONE, OPEN_TREE_NAMESPACE, FSMOUNT_NAMESPACE, FSCONFIG_CMD_CREATE = 1, 2, 2, 6
+UNSHARE_EMPTY_MNTNS, CLONE_PIDFD = 0x00100000, 0x1000
+CLONE_AUTOREAP, CLONE_NNP, CLONE_PIDFD_AUTOKILL = 1 << 34, 1 << 35, 1 << 36
+CLONE_EMPTY_MNTNS = 1 << 37
+NULLFS_MAGIC, TMPFS_MAGIC = 0x4E554C4C, 0x01021994
+
+# x86_64 syscall numbers (arch/x86/entry/syscalls/syscall_64.tbl).
+SYS_NAME_TO_HANDLE_AT, SYS_OPEN_BY_HANDLE_AT, SYS_OPEN_TREE = 303, 304, 428
+SYS_FSOPEN, SYS_FSCONFIG, SYS_FSMOUNT, SYS_CLONE3, SYS_LISTNS = 430, 431, 432, 435, 470
