@@ -19,7 +19,8 @@ from .collector import EXTRAS, ReportCollector
 from .session import SESSION, HarnessSession
 
 VM_FIXTURES = {"vm", "ssh", "guest", "nsh_kernel", "agent", "netns", "nsholder", "fresh"}
-AREAS = ("sysfs-views", "setns", "lifetime", "sockets", "devices")
+AREAS = ("sysfs-views", "setns", "lifetime", "sockets", "devices", "nsfs-ids", "nstree",
+         "netns-links", "userns-mounts", "pidfd", "pidns", "mntns")  # fmt: skip
 KSELFTESTS = pytest.StashKey["kselftest_items.KselftestPlan | None"]()
 
 
