@@ -1,6 +1,6 @@
-"""One-line kernel mutants of Debian's linux-source-6.1, each breaking one namespace
-behaviour, and the tests each must turn red — the harness's own proof that a verdict
-names what broke and nothing else goes red with it."""
+"""One-line kernel mutants of Debian's linux-source-6.1 (MUTANTS) and -7.2 (MUTANTS_72),
+each breaking one namespace behaviour, and the tests each must turn red — the harness's own
+proof that a verdict names what broke and nothing else goes red with it."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ class Mutant:
     breaks: str  # the behaviour, in words
     red: frozenset[str]  # test functions that must go red (on this kernel, nothing else)
     words: tuple[str, ...]  # what the red tests' first message line must mention (any of)
+    series: str = "6.1"  # the Debian linux-source-X.Y it is a line of
 
 
 MUTANTS = (
@@ -91,4 +92,50 @@ SOCKETS_IN_INIT = Mutant(
         }
     ),
     ("socket",),
+)
+
+#: Mutants of linux-source-7.2 (the behaviours added since 6.12: catalogue items 38-71). On
+#: that tree the unmutated suite has red tests of its own (kernel changes the suite judges as
+#: it should, items 9, 24, 34 at the time of writing): a mutant must add exactly its tests.
+MUTANTS_72 = (
+    Mutant(
+        "listns-shows-all",
+        "kernel/nstree.c",
+        "\treturn may_see_all_namespaces();",
+        "\treturn true;  /* nsharness mutant: listns lists every namespace to anyone */",
+        "listns(2) lists every namespace to callers without privilege in the initial namespaces",
+        frozenset({"test_listns_shows_callers_without_init_privilege_only_their_own_namespaces"}),
+        ("listns",),
+        series="7.2",
+    ),
+    Mutant(
+        "nsfs-close-keeps-active",
+        "fs/nsfs.c",
+        "\t__ns_ref_active_put(ns);",
+        "\t/* nsharness mutant: an evicted nsfs inode keeps its namespace active */",
+        "closing the last nsfs file (fd, bind mount) of a namespace leaves it active",
+        frozenset(
+            {
+                "test_a_task_an_nsfs_fd_or_a_pidfd_ns_fd_keeps_a_netns_active_a_socket_alone_does_not",
+                "test_a_bind_mount_keeps_a_netns_active_until_it_is_unmounted",
+                "test_siocgskns_reactivates_a_netns_and_its_owner_until_its_fd_is_closed",
+            }
+        ),
+        ("listns", "active"),
+        series="7.2",
+    ),
+    Mutant(
+        "nsfs-handle-skips-permission",
+        "fs/nsfs.c",
+        "\tif (owning_ns && !may_see_all_namespaces()) {",
+        "\tif (0 && owning_ns && !may_see_all_namespaces()) {  /* nsharness mutant */",
+        "open_by_handle_at(FD_NSFS_ROOT) decodes any namespace's handle for anyone",
+        frozenset(
+            {
+                "test_open_by_handle_at_nsfs_root_reopens_own_namespaces_and_others_only_for_init_root"
+            }
+        ),
+        ("open_by_handle_at",),
+        series="7.2",
+    ),
 )

@@ -1,9 +1,10 @@
-"""The harness's verdicts on kernels broken on purpose: Debian's linux-source-6.1 with one
-one-line change each (tests/vm/mutants.py), built with --kernel-src and run through the
-whole scenario suite. Exactly the intended tests go red — each with a first message line
-that names the broken behaviour — and everything else stays green: no cascade from
-another test's leftovers, no crashed setup step, no wrong green. The unmutated base is
-the control: all green.
+"""The harness's verdicts on kernels broken on purpose: Debian's linux-source-6.1 and -7.2
+with one one-line change each (tests/vm/mutants.py), built with --kernel-src and run
+through the whole scenario suite. Exactly the intended tests go red — each with a first
+message line that names the broken behaviour — and everything else stays as it was: no
+cascade from another test's leftovers, no crashed setup step, no wrong green. The unmutated
+base is the control: all green on 6.1; on 7.2 whatever the suite finds on the unmutated
+tree stays exactly that (the 7.2 mutants are judged by what they add).
 
 Slow: the tree's first build takes minutes; each mutant then rebuilds one file and
 relinks (about a minute), sharing the build directory with test_kernel_src.py.
@@ -19,8 +20,8 @@ import pytest
 
 from harness.report import validate
 
-from .kernel_trees import checked_out, git, linux_tree, one_line_commit  # noqa: F401
-from .mutants import MUTANTS, SOCKETS_IN_INIT, Mutant
+from .kernel_trees import checked_out, git, linux_tree, linux_tree_72, one_line_commit  # noqa: F401
+from .mutants import MUTANTS, MUTANTS_72, SOCKETS_IN_INIT, Mutant
 
 pytestmark = [pytest.mark.vm, pytest.mark.slow]
 
@@ -140,6 +141,44 @@ def test_sockets_made_in_init_fail_their_tests_and_stop_the_rest_as_named_setup_
         assert "socket" in first.lower(), detail[name]
         if t["outcome"] != "failed":
             assert t["error_kind"] == "setup-step" and "judge that" in first, detail[name]
+
+
+@pytest.fixture(scope="module")
+def base_run_72(linux_tree_72, tmp_path_factory, request) -> dict:  # noqa: F811
+    tree = linux_tree_72["tree"]
+    with checked_out(tree, "base"):
+        return run_suite(tree, tmp_path_factory.mktemp("base72"), request.config.getoption("accel"))
+
+
+@pytest.mark.parametrize("mutant", MUTANTS_72, ids=[m.name for m in MUTANTS_72])
+def test_a_72_mutant_turns_exactly_its_behaviours_tests_red(
+    mutant,
+    linux_tree_72,  # noqa: F811 - the fixture imported above
+    base_run_72,
+    tmp_path,
+    request,
+):
+    """A 7.2 mutant adds exactly its tests to what is red on the unmutated 7.2 tree (each
+    failing with a message naming the broken behaviour), and every other test ends as it
+    did there — the base's own red tests red the same way, its kernel findings the same."""
+    tree = linux_tree_72["tree"]
+    base = {t["name"]: t["outcome"] for t in base_run_72["tests"]}
+    commit = apply(tree, mutant)
+    with checked_out(tree, commit):
+        doc = run_suite(tree, tmp_path / mutant.name, request.config.getoption("accel"))
+    now = {t["name"]: t for t in doc["tests"]}
+    changed = {
+        n: (t["outcome"], t["error_kind"], (t["message"] or "").splitlines()[0][:240])
+        for n, t in now.items()
+        if t["outcome"] != base.get(n)
+    }
+    assert set(changed) == set(mutant.red), f"{mutant.name} ({mutant.breaks}): changed {changed}"
+    for name in mutant.red:
+        t = now[name]
+        assert t["outcome"] == "failed" and t["error_kind"] in (None, "probe"), changed[name]
+        first = (t["message"] or "").splitlines()[0].lower()
+        assert any(w.lower() in first for w in mutant.words), (name, first)
+        assert commit in (t["reproduce"] or ""), t["reproduce"]
 
 
 def _kept_build(tree: Path, dest: Path) -> Path:
