@@ -26,10 +26,10 @@ def test_so_netns_cookie_is_the_netns_id(agent, nsh_kernel, observe):
     """53, 70. A UDP and a UNIX socket in init's netns and in two new ones: from 6.18
     (boundary from source, unverified) SO_NETNS_COOKIE is the netns id — NS_GET_ID of the
     netns file, of the socket's SIOCGSKNS fd, the netns handle's ns_id (init's: 7 from
-    6.19); before, a counter of its own (init's cookie 1, each new netns the next number)
-    and no NS_GET_ID (ENOTTY). Every socket of one netns has the same cookie on every
-    series. Bug: net_cookie taken from another counter again -> "SO_NETNS_COOKIE of a UDP
-    socket in a new netns gave 3; expected 45 (NS_GET_ID of its netns)"."""
+    6.19); before, a counter of its own (init's cookie 1; handed out in per-CPU batches, so
+    not necessarily in creation order) and no NS_GET_ID (ENOTTY). Every socket of one netns
+    has the same cookie on every series. Bug: net_cookie taken from another counter again ->
+    "SO_NETNS_COOKIE of a socket in new 1's netns gave 3; expected 45 (... NS_GET_ID)"."""
     r = observe("cookies", agent.netns_cookie_ids())
     f = Findings()
     nets = {k: r[k] for k in ("init", "new 1", "new 2")}
@@ -52,11 +52,6 @@ def test_so_netns_cookie_is_the_netns_id(agent, nsh_kernel, observe):
             1,
             what="SO_NETNS_COOKIE in init's netns",
             why=f"before {COOKIE_IS_ID.note()}: init_net's cookie is the first",
-        )
-        f.check(
-            cookies[1] < cookies[2],
-            f"SO_NETNS_COOKIE of two netns made one after the "
-            f"other gave {cookies[1:]}; expected increasing numbers",
         )
         for name, x in nets.items():
             f.expect(
