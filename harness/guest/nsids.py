@@ -140,3 +140,19 @@ def seen(nid: int | str, kind: str, ino: int | None = None) -> dict:
         r = reopen(raw)
         out[name] = r.get("ino", r.get("errno"))
     return out
+
+
+def id_witnesses(kinds: tuple[str, ...] = ("net", "user", "mnt"), where: str = "self") -> dict:
+    """{kind: [NS_GET_ID, the nsfs handle's ns_id]} of /proc/<where>/ns/<kind>: two kernel
+    paths to one id (ns_ioctl, nsfs_encode_fh). A probe that trusts NS_GET_ID for its
+    references carries these, so the host can tell "the behaviour broke" from "the id a
+    reference came from is wrong" (each an errno name where the kernel has neither)."""
+    out = {}
+    for k in kinds:
+        fd = os.open(f"/proc/{where}/ns/{k}", os.O_RDONLY)
+        try:
+            h = handle_of(fd)
+            out[k] = [ns_id(fd), h.get("ns_id", h.get("errno"))]
+        finally:
+            os.close(fd)
+    return out

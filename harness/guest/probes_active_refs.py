@@ -20,7 +20,7 @@ import json
 import os
 import socket
 
-from .nsids import ns_id, seen
+from .nsids import handle_of, ns_id, seen
 from .nsops import (
     NETNS_RUN_DIR,
     NOBODY,
@@ -94,10 +94,12 @@ def _view(info: dict, sock: int | None = None, owner: bool = False) -> dict:
             out["cookie"] = netns_cookie(s)
     own = os.open("/proc/self/ns/net", os.O_RDONLY)
     try:
-        ctl = seen(ns_id(own), "net", os.fstat(own).st_ino)
+        nid = ns_id(own)
+        ctl = seen(nid, "net", os.fstat(own).st_ino)
+        witness = [nid, handle_of(own).get("ns_id")]
     finally:
         os.close(own)
-    out["control: own netns"] = [ctl["listed"], ctl["id-only handle"]]
+    out["control: own netns"] = [ctl["listed"], ctl["id-only handle"], *witness]
     return out
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from .nsids import id_handle, listns, ns_id, open_handle
+from .nsids import id_handle, id_witnesses, listns, ns_id, open_handle
 from .nsops import NOBODY, become, enter_own_userns, ns_ioctl, unshare
 from .procs import fork_call
 from .registry import op
@@ -88,10 +88,12 @@ def listns_lists() -> dict:
         whole = listns()
         if "errno" in whole:
             return {"whole": whole["errno"], "own": own, "U": U}
+        witness = id_witnesses(("net", "user", "mnt", "uts"))
         ids = whole["ids"]
         unknown = max(ids) + 100000
         return {
             "own": own,
+            "witness": witness,
             "U": U,
             "whole": ids,
             "tasks use": _task_namespaces(),
@@ -166,20 +168,21 @@ def listns_visibility() -> dict:
     def nobody():
         become(NOBODY)
         own = _own_ids()
-        return {"own": own, "all": _ids(listns()),
+        return {"own": own, "all": _ids(listns()), "witness": id_witnesses(),
                 "owner = init's user ns": _ids(listns(user_ns_id=_n(own["user"])))}  # fmt: skip
 
     def userns_root():
         become(NOBODY)
         enter_own_userns(CLONE["mnt"] | CLONE["net"] | CLONE["uts"] | CLONE["ipc"])
         own = _own_ids()
-        return {"own": own, "all": _ids(listns()),
+        return {"own": own, "all": _ids(listns()), "witness": id_witnesses(),
                 "LISTNS_CURRENT_USER": _ids(listns(user_ns_id=LISTNS_CURRENT_USER)),
                 "owner = its user ns": _ids(listns(user_ns_id=_n(own["user"])))}  # fmt: skip
 
     def pidns_root():
         unshare(CLONE["pid"])
-        return fork_call(lambda: {"own": _own_ids(), "all": _ids(listns())})
+        return fork_call(lambda: {"own": _own_ids(), "all": _ids(listns()),
+                                  "witness": id_witnesses(("net", "pid"))})  # fmt: skip
 
     return {"uid 65534": fork_call(nobody), "root of a child user ns": fork_call(userns_root),
             "root in a child pid ns": fork_call(pidns_root)}  # fmt: skip

@@ -14,7 +14,7 @@ import os
 import struct
 
 from .mntns_ids import mnt_ns_info, mnt_ns_walk, mntns_id, statmount_ns_id
-from .nsids import handle_of, id_handle, listns, ns_id, open_handle, reopen
+from .nsids import handle_of, id_handle, id_witnesses, listns, ns_id, open_handle, reopen
 from .nsops import NOBODY, become, enter_own_userns, ns_ioctl, ns_ioctl_out, unshare
 from .procs import fork_call
 from .registry import op
@@ -165,8 +165,10 @@ def nsfs_handles() -> dict:
             "root of a child user ns": fork_call(userns_root),
             "root in a child pid ns": fork_call(pidns_root),
         }
+    lst = listns()
     return {"encode": enc, "sizes": sizes, "AT_HANDLE_FID": fid, "decode own": own,
-            "flags": flags, "mountfd AT_FDCWD": fdcwd, "other": other}  # fmt: skip
+            "flags": flags, "mountfd AT_FDCWD": fdcwd, "other": other,
+            "listns": lst.get("ids", lst.get("errno"))}  # fmt: skip
 
 
 @op
@@ -205,7 +207,8 @@ def nsfs_id_only_handles() -> dict:
     tails = {"24 bytes, non-zero tail": id_handle(nid, net, ino, b"\1" + bytes(7)),
              "20 bytes, non-zero tail": id_handle(nid, net, ino, b"\xff" * 4)}  # fmt: skip
     return {"ref": {"id": nid, "ino": ino, "user id": ns_id_of_user, "user ino": uid},
-            "cases": out, "tails": _decodes(tails)}  # fmt: skip
+            "witness": id_witnesses(("net", "user")), "cases": out,
+            "tails": _decodes(tails)}  # fmt: skip
 
 
 # ------------------------------------------------------------------ items 44-45

@@ -18,6 +18,8 @@ import pytest
 
 from harness.scenario import Boundary, Findings, NotJudged
 
+from ._nsids import ids_agree
+
 pytestmark = [pytest.mark.vm, pytest.mark.area("nstree")]
 
 ACTIVE = Boundary("active namespace references", (6, 19))  # merge 8ebfb9896c97
@@ -31,8 +33,11 @@ def shown(ino: int) -> dict:
 
 
 def judged(f: Findings, readings: list[dict]) -> None:
-    """NotJudged unless every reading's control (our own netns) was listed and decoded (what
-    was found broken apart from those witnesses is reported first, as a failure)."""
+    """NotJudged unless every reading's control (our own netns) was listed and decoded, with
+    NS_GET_ID and its nsfs handle agreeing on its id (what was found broken apart from those
+    witnesses is reported first, as a failure)."""
+    ctl = readings[0]["control: own netns"]
+    ids_agree(f, {"net": ctl[2:4]}, "on our own netns")
     bad = [
         r["control: own netns"]
         for r in readings
@@ -42,7 +47,7 @@ def judged(f: Findings, readings: list[dict]) -> None:
         f.done()
         raise NotJudged(
             f"our own netns (always active) was not listed or did not decode: "
-            f"{bad[0]} [listed, handle]",
+            f"{bad[0][:2]} [listed, handle]",
             blocked_by=[49, 42],
         )
 

@@ -10,7 +10,9 @@ listener made in the netns concerned. Older kernels are asserted per version.
 
 import pytest
 
-from harness.scenario import Boundary, Findings
+from harness.scenario import Boundary, Findings, NotJudged
+
+from ._nsids import ids_agree
 
 pytestmark = [pytest.mark.vm, pytest.mark.area("netns-links")]
 
@@ -61,14 +63,21 @@ def test_so_netns_cookie_is_the_netns_id(agent, nsh_kernel, observe):
                 why=f"new in 6.18; kernel {nsh_kernel.release}",
             )
         return f.done()
+    ids_agree(f, {n: [x["NS_GET_ID"], x["handle ns_id"]] for n, x in nets.items()}, "on the netns")
+    misplaced = {n: x["SIOCGSKNS fd NS_GET_ID"] for n, x in nets.items()
+                 if x["SIOCGSKNS fd NS_GET_ID"] != x["NS_GET_ID"]}  # fmt: skip
+    if misplaced:
+        f.done()
+        raise NotJudged(f"sockets whose SIOCGSKNS fd is another netns than the one they were "
+                        f"made in: {misplaced}", blocked_by=[25])  # fmt: skip
     for name, x in nets.items():
-        for ref in ("NS_GET_ID", "SIOCGSKNS fd NS_GET_ID", "handle ns_id"):
-            f.expect(
-                x["cookie UDP"],
-                x[ref],
-                what=f"SO_NETNS_COOKIE of a socket in {name}'s netns",
-                why=f"{COOKIE_IS_ID.note()}: the cookie is the id ({ref})",
-            )
+        f.expect(
+            x["cookie UDP"],
+            x["NS_GET_ID"],
+            what=f"SO_NETNS_COOKIE of a socket in {name}'s netns",
+            why=f"{COOKIE_IS_ID.note()}: the cookie is the id (NS_GET_ID and the nsfs handle "
+            "agree on it)",
+        )
     f.done()
 
 

@@ -21,7 +21,9 @@ from harness.guest.uapi import (
     NSFS_HANDLE_SIZE,
     PROC_DYNAMIC_FIRST,
 )
-from harness.scenario import Boundary, Findings, KernelFinding, kernel_version
+from harness.scenario import Boundary, Findings, KernelFinding, NotJudged, kernel_version
+
+from ._nsids import ids_agree, odd_one
 
 pytestmark = [pytest.mark.vm, pytest.mark.area("nsfs-ids")]
 
@@ -79,13 +81,16 @@ def test_ns_get_id_gives_each_namespace_a_unique_id_its_handle_and_listns_agree_
             isinstance(x["id"], int) and x["id"] > 0,
             f"{what} gave {x['id']}; expected a non-zero id (every namespace has one)",
         )
-        if HANDLES.has(nsh_kernel):
-            f.expect(
-                x["id"],
-                x["handle"].get("ns_id"),
-                what=what,
-                why="the ns_id of the same file's nsfs handle (name_to_handle_at)",
-            )
+        h = x["handle"].get("ns_id")
+        if HANDLES.has(nsh_kernel) and h != x["id"]:
+            odd = odd_one(x["id"], h, r["listns"])
+            if odd is None:
+                f.done()
+                raise NotJudged(f"{what} gave {x['id']}, its nsfs handle's ns_id {h}, and "
+                                "listns tells neither apart", blocked_by=[41, 49])  # fmt: skip
+            if odd == "NS_GET_ID":
+                f.expect(x["id"], h, what=what, why="the ns_id of the same file's nsfs "
+                         "handle, which listns lists too")  # fmt: skip
     for a, b in (("pid_for_children", "pid"), ("time_for_children", "time")):
         f.expect(
             own[a]["id"],
@@ -139,8 +144,8 @@ def test_ns_get_id_gives_each_namespace_a_unique_id_its_handle_and_listns_agree_
 @pytest.mark.behaviour(39)
 def test_the_initial_namespaces_have_the_fixed_uapi_ids(agent, nsh_kernel, observe):
     """39. /proc/1/ns/*: NS_GET_ID gives the uapi enum init_ns_id (ipc 1, uts 2, user 3,
-    pid 4, cgroup 5, time 6, net 7, mnt 8) from 6.19 (boundary from source, unverified), the
-    same as each file's nsfs handle and all listed by listns. 6.18 numbers them dynamically
+    pid 4, cgroup 5, time 6, net 7, mnt 8) from 6.19 (boundary from source, unverified), all
+    listed by listns (the handles' ids are item 41's). 6.18 numbers them dynamically
     (not asserted); before 6.18 there is no NS_GET_ID (ENOTTY). Bug: init_net given an id
     from the counter -> "NS_GET_ID on init's net ns gave 9; expected 7 (...)"."""
     r = observe("ids", agent.nsfs_ns_ids())
@@ -153,12 +158,6 @@ def test_the_initial_namespaces_have_the_fixed_uapi_ids(agent, nsh_kernel, obser
                 want,
                 what=f"NS_GET_ID on init's {k} ns (/proc/1/ns/{k})",
                 why=f"uapi enum init_ns_id; {FIXED_IDS.note()}",
-            )
-            f.expect(
-                init[k]["handle"].get("ns_id"),
-                want,
-                what=f"the nsfs handle of init's {k} ns",
-                why="its ns_id is the fixed id",
             )
         missing = sorted(set(INIT_NS_ID.values()) - set(r["listns"] or []))
         f.check(
@@ -182,8 +181,8 @@ def test_the_initial_net_and_mnt_namespaces_have_fixed_inode_numbers(agent, nsh_
     """40. stat of /proc/1/ns/*: ipc, uts, user, pid, cgroup and time have had fixed inodes
     (0xEFFFFFFF down to 0xEFFFFFFA) on every series; net and mnt have 0xEFFFFFF9 and
     0xEFFFFFF8 from 6.17 (boundary from source, unverified) and a proc_alloc_inum() number
-    >= 0xF0000000 before. Each readlink net:[N] shows the same N; where handles exist their
-    ns_inum too. Bug: init_net keeping a dynamic inode -> "st_ino of init's net ns gave
+    >= 0xF0000000 before. Each readlink net:[N] shows the same N (the handles' ns_inum is
+    item 41's). Bug: init_net keeping a dynamic inode -> "st_ino of init's net ns gave
     4026531840; expected 4026531833 (...)"."""
     r = observe("ids", agent.nsfs_ns_ids())
     f = Findings()
@@ -195,13 +194,6 @@ def test_the_initial_net_and_mnt_namespaces_have_fixed_inode_numbers(agent, nsh_
             what=f"readlink /proc/1/ns/{k}",
             why="the link names the nsfs inode (item 19)",
         )
-        if HANDLES.has(nsh_kernel):
-            f.expect(
-                x["handle"].get("ns_inum"),
-                x["ino"],
-                what=f"the nsfs handle of init's {k} ns: ns_inum",
-                why="fstat of the same file",
-            )
         if k not in ("net", "mnt") or fixed_new:
             why = "uapi enum init_ns_ino" + (
                 "" if k not in ("net", "mnt") else f"; {FIXED_INODES.note()}"
@@ -253,6 +245,16 @@ def test_nsfs_file_handles_carry_the_id_type_and_inode_of_the_namespace(agent, n
         return f.done()
     for name, h in enc.items():
         ref = h["ref"]
+        want_id = ref["id"]
+        if h.get("ns_id") != want_id:
+            odd = odd_one(want_id, h.get("ns_id"), r["listns"])
+            if odd is None:
+                f.done()
+                raise NotJudged(f"the nsfs handle of /proc/self/ns/{name} says id "
+                                f"{h.get('ns_id')}, NS_GET_ID {want_id}, and listns tells "
+                                "neither apart", blocked_by=[38, 49])  # fmt: skip
+            if odd == "NS_GET_ID":
+                want_id = h.get("ns_id")  # (NS_GET_ID is wrong: item 38 judges it)
         got = [
             h.get("handle_type"),
             h.get("handle_bytes"),
@@ -262,7 +264,7 @@ def test_nsfs_file_handles_carry_the_id_type_and_inode_of_the_namespace(agent, n
         ]
         f.expect(
             got,
-            [FILEID_NSFS, NSFS_HANDLE_SIZE, ref["id"], ref["nstype"], ref["ino"]],
+            [FILEID_NSFS, NSFS_HANDLE_SIZE, want_id, ref["nstype"], ref["ino"]],
             what=f"the nsfs handle of /proc/self/ns/{name} [type, bytes, ns_id, ns_type, ns_inum]",
             why="FILEID_NSFS, 16 bytes; NS_GET_ID, NS_GET_NSTYPE, fstat of the same file",
         )
@@ -299,6 +301,8 @@ def test_open_by_handle_at_nsfs_root_reopens_own_namespaces_and_others_only_for_
     of H's handle as uid 65534 gave an fd; expected ESTALE (...)"."""
     r = observe("handles", agent.nsfs_handles())
     f = Findings()
+    witness = {k: [h["ref"]["id"], h.get("ns_id", h.get("errno"))] for k, h in r["encode"].items()}
+    ids_agree(f, witness, "on our own namespaces (the handles decoded here)")
     f.expect(
         errno_of(r["mountfd AT_FDCWD"]),
         "ESTALE",
@@ -392,6 +396,7 @@ def test_id_only_nsfs_handles_decode_and_malformed_ones_are_estale(agent, nsh_ke
     fd; expected ESTALE (...)"."""
     r = observe("handles", agent.nsfs_id_only_handles())
     f = Findings()
+    ids_agree(f, r["witness"], "on our netns and user ns (the ids of these handles)")
     cases = r["cases"]
     if not HANDLES.has(nsh_kernel):
         for name, x in cases.items():
