@@ -25,6 +25,7 @@ from .nsops import (
     NETNS_RUN_DIR,
     NOBODY,
     become,
+    check_placed,
     enter_own_userns,
     errno_name,
     libc,
@@ -56,13 +57,14 @@ def _left_behind(keep: tuple[str, ...], userns: bool = False) -> tuple[dict, lis
             nfd = os.open("/proc/self/ns/net", os.O_RDONLY)
             ufd = os.open("/proc/self/ns/user", os.O_RDONLY)
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            check_placed(s, None, "the socket a child made in its new netns")
             info = {"id": ns_id(nfd), "ino": os.fstat(nfd).st_ino, "user id": ns_id(ufd),
                     "user ino": os.fstat(ufd).st_ino, "cookie": netns_cookie(s)}  # fmt: skip
             fds = [{"socket": s.fileno(), "nsfd": nfd}[k] for k in keep]
             anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))] if fds else []
             b.sendmsg([json.dumps(info).encode()], anc)
         except BaseException as e:  # noqa: BLE001 - carried back as the setup error
-            b.send(json.dumps({"error": repr(e)}).encode())
+            b.send(json.dumps({"error": str(e) or repr(e)}).encode())
         os._exit(0)
     b.close()
     msg, anc, _fl, _ad = a.recvmsg(4096, socket.CMSG_SPACE(4 * 2))

@@ -17,11 +17,10 @@ import socket
 from . import rtnl
 from .netns_holders import netns_holder, open_netns, rtnl_in, sock_ns
 from .nsids import handle_of, listns, ns_id
-from .nsops import unshare
+from .nsops import check_placed, unshare
 from .outside_views import delete_if_present, link_in, present
-from .procs import fork_call
 from .registry import op
-from .scene import need
+from .scene import in_child, need
 from .uapi import CLONE, SIOCGSKNS
 
 # ------------------------------------------------------------------ item 53
@@ -35,6 +34,7 @@ def _cookie_and_ids() -> dict:
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     unx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     try:
+        check_placed(udp, None, "a UDP socket made in this netns")
         fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
         try:
             out = {"NS_GET_ID": ns_id(fd), "handle ns_id": handle_of(fd).get("ns_id")}
@@ -63,7 +63,8 @@ def netns_cookie_ids() -> dict:
         return _cookie_and_ids()
 
     lst = listns(ns_type=CLONE["net"])
-    return {"init": _cookie_and_ids(), "new 1": fork_call(fresh), "new 2": fork_call(fresh),
+    new = "a child that unshared a netns"
+    return {"init": _cookie_and_ids(), "new 1": in_child(new, fresh), "new 2": in_child(new, fresh),
             "listns NET (before the new ones)": lst.get("ids", lst.get("errno"))}  # fmt: skip
 
 
@@ -74,7 +75,8 @@ def netns_cookie_ids() -> dict:
 def netns_immutable_attr() -> dict:
     """Item 54: IFLA_NETNS_IMMUTABLE of lo, a dummy, a veth and a bridge (RTM_GETLINK);
     sending it in RTM_NEWLINK and RTM_SETLINK; then moving each of them to a netns B (what
-    the attribute describes)."""
+    the attribute describes). The veth's peer stays in init and is deleted here: nothing is
+    left to B's teardown."""
     names = {"dummy": "nshi54d", "veth": "nshi54v", "bridge": "nshi54b"}
     with netns_holder("hold netns B") as B, rtnl_in(None) as nl:
         fd = open_netns(B)
@@ -103,7 +105,7 @@ def netns_immutable_attr() -> dict:
                     "moves": moves}  # fmt: skip
         finally:
             os.close(fd)
-            delete_if_present(*names.values())
+            delete_if_present(*names.values(), "nshi54p")
 
 
 # ------------------------------------------------------------------ item 55
