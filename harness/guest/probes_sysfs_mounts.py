@@ -114,11 +114,19 @@ def _outlive(timeout: float) -> dict:
         if {"DELNSID", "DELLINK"} <= {e["type"] for e in seen}:
             break
     mon.close()
-    try:
-        os.lseek(lo_fd, 0, 0)
-        old_fd_read = os.read(lo_fd, 64).decode().strip()
-    except OSError as e:
-        old_fd_read = errno_name(e.errno)
+
+    def read_old() -> str:
+        try:
+            os.lseek(lo_fd, 0, 0)
+            return os.read(lo_fd, 64).decode().strip()
+        except OSError as e:
+            return errno_name(e.errno)
+
+    # lo goes last in B's teardown, after the veth and the nsid: until its sysfs node is
+    # removed a read finds the device dead (netdev_show: EINVAL); wait for that to settle.
+    reads = [read_old()]
+    wait_until(lambda: reads.append(read_old()) or reads[-1] != "EINVAL", timeout, step=0.02)
+    old_fd_read = reads[-1]
     after = {
         **sysfs_views("/mnt/b"),
         "via_old_dirfd": listdir(f"/proc/self/fd/{dir_fd}"),
