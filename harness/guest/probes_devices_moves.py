@@ -166,6 +166,26 @@ def add_in_other_netns_name_clash() -> dict:
                 **present(B, "nsh34"),
                 "ifindex": (link_in(B, "nsh34") or {}).get("index"),
             }
+            out["init's nsh34 after no-EXCL"] = {"ifindex": nl.index_of("nsh34")}
+            # The same request into C, which has no nsh34 on any version: init's nsh34
+            # (made again where the step before moved it away) is found and moved.
+            if nl.link("nsh34") is None:
+                need(nl.add("nsh34"), "create dummy nsh34 in init again")
+            idx_c = nl.index_of("nsh34")
+            with netns_holder("hold netns C (own sysfs)", sysfs=True) as C:
+                fdc = open_netns(C)
+                try:
+                    out["add nsh34 into C without NLM_F_EXCL"] = nl.add(
+                        "nsh34", netns_fd=fdc, flags=rtnl.NLM_F_CREATE
+                    )
+                finally:
+                    os.close(fdc)
+                out["nsh34 in init after no-EXCL into C"] = present(None, "nsh34")
+                out["nsh34 in C after no-EXCL"] = {
+                    **present(C, "nsh34"),
+                    "ifindex": (link_in(C, "nsh34") or {}).get("index"),
+                    "init's ifindex before": idx_c,
+                }
         finally:
             os.close(fd)
             delete_if_present("nsh34", "nsh34e", "nsh34f")

@@ -9,7 +9,7 @@ Extended-ack texts are asserted per version (none on 6.1, the 6.15 texts on 6.12
 
 import pytest
 
-from harness.scenario.gates import kernel_version
+from harness.scenario.gates import Boundary, kernel_version
 from harness.scenario.verdict import Findings
 
 from ._devsock import move_extack, needs_drivers, presence, reply
@@ -202,6 +202,14 @@ def test_a_moved_device_whose_ifindex_is_taken_gets_a_new_one(agent, nsh_kernel,
     f.done()
 
 
+#: __rtnl_newlink() looks the name up in the target netns only for CREATE|EXCL requests from
+#: 6.15 (7.2 net/core/rtnetlink.c: `device_net = (nlh->nlmsg_flags & NLM_F_CREATE) &&
+#: (nlh->nlmsg_flags & NLM_F_EXCL) ? tgt_net : net;`; 6.12.118 uses `net` for both). Seen old
+#: on 6.1/6.12, new on 7.2/7.3; 6.15 itself was read from source only.
+EXCL_IN_TARGET = Boundary("the target-netns lookup of RTM_NEWLINK with NLM_F_CREATE|NLM_F_EXCL",
+                          since=(6, 15))  # fmt: skip
+
+
 @pytest.mark.behaviour(34)
 def test_creating_a_device_in_another_netns_under_a_name_the_caller_has_is_eexist_before_6_15(
     agent, nsh_kernel, observe
@@ -210,17 +218,23 @@ def test_creating_a_device_in_another_netns_under_a_name_the_caller_has_is_eexis
     IFLA_NET_NS_FD=B) while init has nsh34 and B has none: before 6.15 the name is looked up
     in the *caller's* netns -> EEXIST, B gets nothing, init's nsh34 untouched (6.15 looks in
     the target: success). A name only B has is EEXIST on every version; a fresh name works
-    (control). The trap: without NLM_F_EXCL the request finds init's nsh34 and becomes a
-    change of it — init's nsh34 is *moved* into B (before 6.15). Bug: the lookup done in the
-    wrong netns -> "RTM_NEWLINK nsh34 into B succeeded; expected EEXIST (before 6.15 ...)"."""
+    (control). The trap: without NLM_F_EXCL the name is looked up in the caller's netns on
+    *every* version (6.15 changed only the EXCL lookup), so the request finds init's nsh34
+    and becomes a change of it: a move into the target. Into C (no nsh34) that move succeeds
+    everywhere, keeping init's ifindex; into B it succeeds before 6.15, and from 6.15, where
+    the EXCL step gave B an nsh34, collides: EEXIST "Unable to use 'nsh34' for the new
+    interface name in the target netns" (net/core/dev.c __dev_change_net_namespace), init's
+    device stays (seen on 7.2/7.3: the suite's old >= 6.15 expectation, success, had never
+    met such a kernel). Bug: the lookup done in the wrong netns -> "RTM_NEWLINK nsh34 into B
+    succeeded; expected EEXIST (before 6.15 ...)"."""
     needs_drivers(nsh_kernel, "DUMMY")
-    old = kernel_version(nsh_kernel) < (6, 15)
+    old = not EXCL_IN_TARGET.has(nsh_kernel)
     r = observe("probe", agent.add_in_other_netns_name_clash())
     f = Findings()
     where = (
         "before 6.15 the name is looked up in the caller's netns"
         if old
-        else "from 6.15 the name is looked up in the target netns"
+        else f"the name is looked up in the target netns ({EXCL_IN_TARGET.note()})"
     )
     reply(
         f,
@@ -253,26 +267,37 @@ def test_creating_a_device_in_another_netns_under_a_name_the_caller_has_is_eexis
         "the control",
     )
     presence(f, r["nsh34f in B after"], True, "nsh34f in B", "just created there")
+    found = "without NLM_F_EXCL the name is looked up in the caller's netns on every version"
+    # Into C, which has no nsh34: a move of init's device on every version.
     reply(
         f,
-        r["add nsh34 into B without NLM_F_EXCL"],
+        r["add nsh34 into C without NLM_F_EXCL"],
         None,
-        "RTM_NEWLINK nsh34 into B with NLM_F_CREATE but without NLM_F_EXCL",
-        "an existing match is changed, not refused",
+        "RTM_NEWLINK nsh34 into C (no nsh34) with NLM_F_CREATE but without NLM_F_EXCL",
+        f"{found}: init's nsh34 is found and moved",
     )
-    trap = (
-        "the request became a change of init's nsh34, moving it into B"
-        if old
-        else "init's nsh34 is not the one found"
-    )
-    presence(f, r["nsh34 in init after no-EXCL"], not old, "init's nsh34", trap)
-    b = r["nsh34 in B after no-EXCL"]
-    presence(f, b, True, "nsh34 in B", trap)
+    moved = f"{found}: the request is a change of init's nsh34, moving it"
+    presence(f, r["nsh34 in init after no-EXCL into C"], False, "init's nsh34", moved)
+    c = r["nsh34 in C after no-EXCL"]
+    presence(f, c, True, "nsh34 in C", moved)
+    f.expect(c["ifindex"], c["init's ifindex before"], what="the ifindex of nsh34 in C",
+             why=f"it is init's device, moved ({moved})")  # fmt: skip
+    # Into B: before 6.15 the same move; from 6.15 B holds the nsh34 the EXCL step made.
+    b, noexcl = r["nsh34 in B after no-EXCL"], r["add nsh34 into B without NLM_F_EXCL"]
+    call = "RTM_NEWLINK nsh34 into B with NLM_F_CREATE but without NLM_F_EXCL"
     if old:
-        f.expect(
-            b["ifindex"],
-            ia["ifindex before"],
-            what="the ifindex of nsh34 in B",
-            why="it is init's device, moved (" + trap + ")",
-        )
+        reply(f, noexcl, None, call, f"{found}: init's nsh34 is found and moved into B")
+        presence(f, r["nsh34 in init after no-EXCL"], False, "init's nsh34", moved)
+        presence(f, b, True, "nsh34 in B", moved)
+        f.expect(b["ifindex"], ia["ifindex before"], what="the ifindex of nsh34 in B",
+                 why=f"it is init's device, moved ({moved})")  # fmt: skip
+    else:
+        clash = (f"{found}, so init's nsh34 is moved into B, which has the nsh34 the EXCL "
+                 f"request made ({EXCL_IN_TARGET.note()})")  # fmt: skip
+        reply(f, noexcl, "EEXIST", call, clash,
+              "Unable to use 'nsh34' for the new interface name in the target netns")  # fmt: skip
+        presence(f, r["nsh34 in init after no-EXCL"], True, "init's nsh34", clash)
+        f.expect(r["init's nsh34 after no-EXCL"]["ifindex"], ia["ifindex before"],
+                 what="init's nsh34 ifindex after the refused move", why=clash)  # fmt: skip
+        presence(f, b, True, "B's own nsh34", clash)
     f.done()
